@@ -1,0 +1,1 @@
+"""Agents: one folder per agent family, plus the networks they share."""

@@ -1,0 +1,1 @@
+"""Actor-critic agent with the IMPALA/V-trace loss (feed-forward or LSTM)."""

@@ -1,0 +1,21 @@
+"""Validation of the actor-critic agent's config block."""
+
+from core import config as config_lib
+from agents import networks
+
+
+def validate(config, prefix: str = 'agent') -> None:
+  """Raises ``ConfigError`` naming the first bad field of ``config[prefix]``."""
+  c = config_lib
+  c.require(config, f'{prefix}.hidden_sizes',
+            lambda x: len(x) > 0 and all(isinstance(h, int) and h > 0 for h in x),
+            'a non-empty sequence of positive integers')
+  c.one_of(config, f'{prefix}.activation', networks.ACTIVATIONS)
+  c.one_of(config, f'{prefix}.core', ('none', 'lstm'))
+  c.positive_int(config, f'{prefix}.lstm_size')
+  c.in_range(config, f'{prefix}.discount', 0.0, 1.0)
+  c.non_negative_number(config, f'{prefix}.baseline_cost')
+  c.non_negative_number(config, f'{prefix}.entropy_cost')
+  c.in_range(config, f'{prefix}.lambda_', 0.0, 1.0)
+  for clip in ('clip_rho_threshold', 'clip_c_threshold', 'clip_pg_rho_threshold'):
+    c.positive_number(config, f'{prefix}.{clip}')

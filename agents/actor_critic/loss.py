@@ -1,0 +1,72 @@
+"""The IMPALA actor-critic loss with V-trace targets (arXiv 1802.01561, §4.2)."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from agents.actor_critic import network as network_lib
+from core import returns
+from core import types
+
+
+class ActorExtras(NamedTuple):
+  """What the behaviour policy records for the learner."""
+  logits: jax.Array  # [B, A] behaviour policy logits μ(·|x_t)
+
+
+def make_vtrace_loss(network: network_lib.Network,
+                     *,
+                     discount: float,
+                     baseline_cost: float,
+                     entropy_cost: float,
+                     lambda_: float = 1.0,
+                     clip_rho_threshold: float = 1.0,
+                     clip_c_threshold: float = 1.0,
+                     clip_pg_rho_threshold: float = 1.0):
+  """Returns ``loss(params, trajectory) -> (loss, metrics)``.
+
+  loss = Σ_{t,b} [ −ρ̃_t A_t log π(a_t|x_t) + baseline_cost · ½ (v_t − V(x_t))²
+                   − entropy_cost · H(π(·|x_t)) ],
+  summed over time and batch as in the paper, so its hyper-parameters carry over.
+  """
+
+  def loss(params, trajectory: types.Trajectory):
+    output, _ = network.unroll(params, trajectory.observation, trajectory.first,
+                               trajectory.agent_state)
+    logits, values = output.logits[:-1], output.value[:-1]
+    bootstrap_value = output.value[-1]
+
+    log_pi = jax.nn.log_softmax(logits)
+    log_mu = jax.nn.log_softmax(trajectory.behaviour_extras.logits)
+    take = lambda logp: jnp.take_along_axis(
+        logp, trajectory.action[..., None], axis=-1)[..., 0]
+    log_pi_a = take(log_pi)
+    log_rhos = log_pi_a - take(log_mu)
+
+    vtrace = returns.vtrace(
+        log_rhos=log_rhos,
+        discounts=trajectory.discount * discount,
+        rewards=trajectory.reward,
+        values=values,
+        bootstrap_value=bootstrap_value,
+        clip_rho_threshold=clip_rho_threshold,
+        clip_c_threshold=clip_c_threshold,
+        clip_pg_rho_threshold=clip_pg_rho_threshold,
+        lambda_=lambda_)
+
+    pg_loss = -jnp.sum(vtrace.pg_advantages * log_pi_a)
+    baseline_loss = 0.5 * jnp.sum(jnp.square(vtrace.vs - values))
+    entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
+    total = pg_loss + baseline_cost * baseline_loss - entropy_cost * jnp.sum(entropy)
+    metrics = {
+        'loss': total,
+        'pg_loss': pg_loss,
+        'baseline_loss': baseline_loss,
+        'entropy': jnp.mean(entropy),
+        'mean_rho': jnp.mean(jnp.exp(log_rhos)),
+        'value': jnp.mean(values),
+    }
+    return total, metrics
+
+  return loss

@@ -1,0 +1,1 @@
+"""The functional core shared by every recurrax model: types, returns, unrolls, runtimes."""

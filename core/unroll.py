@@ -1,0 +1,106 @@
+"""``lax.scan`` unroll of any recurrent cell, with resets, rematerialisation and truncated BPTT.
+
+Every recurrent core in recurrax (LSTM, DNC, SAM, MERLIN's memory) is a cell
+``cell_fn(state, x_t) -> (state, y_t)`` (flax's carry-first convention), so one unroll
+serves them all.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+CellFn = Callable[[PyTree, PyTree], tuple[PyTree, PyTree]]
+
+
+class UnrollOutput(NamedTuple):
+  outputs: PyTree      # [T, B, ...] per-step outputs of the cell
+  final_state: PyTree  # [B, ...] state after the last step
+
+
+def reset_where(first: jax.Array, reset_state: PyTree, state: PyTree) -> PyTree:
+  """Selects ``reset_state`` for batch rows where ``first`` ([B] bool) is set."""
+
+  def select(r, s):
+    mask = jnp.reshape(first, first.shape + (1,) * (s.ndim - first.ndim))
+    return jnp.where(mask, r, s)
+
+  return jax.tree.map(select, reset_state, state)
+
+
+def _check_time_major(inputs, first):
+  first = jnp.asarray(first)
+  if first.ndim < 1:
+    raise ValueError(f'unroll: first must be [T, B] (time-major), got shape {first.shape}')
+  for leaf in jax.tree.leaves(inputs):
+    if leaf.shape[:first.ndim] != first.shape:
+      raise ValueError(
+          f'unroll: inputs have leading shape {leaf.shape[:first.ndim]} but first has '
+          f'shape {first.shape}; expected inputs [T, B, ...] matching first [T, B]')
+  return first
+
+
+def unroll(cell_fn: CellFn,
+           initial_state: PyTree,
+           inputs: PyTree,
+           first: jax.Array,
+           reset_state: PyTree | None = None,
+           *,
+           remat: bool = False,
+           remat_policy: Callable | None = None,
+           chunk_size: int | None = None) -> UnrollOutput:
+  """Unrolls ``cell_fn`` over time, resetting the state where an episode starts.
+
+  Before step ``t`` the state of every batch row with ``first[t]`` set is replaced by
+  the matching row of ``reset_state``, so an unroll across an episode boundary equals two
+  separate unrolls.
+
+  Args:
+    cell_fn: ``(state, x_t) -> (state, y_t)`` for one time step of a batch.
+    initial_state: state before step 0, leaves ``[B, ...]``.
+    inputs: pytree of ``[T, B, ...]`` arrays.
+    first: ``[T, B]`` bool; set where ``inputs[t]`` starts an episode.
+    reset_state: the state an episode starts from (default: zeros like
+      ``initial_state``).
+    remat: recompute each step's activations in the backward pass instead of storing
+      them (``jax.checkpoint``), trading compute for memory.
+    remat_policy: a ``jax.checkpoint_policies`` policy for what to save when ``remat``.
+    chunk_size: truncated backprop through time: gradients do not flow through the
+      state between chunks of this many steps. ``T`` must be a multiple of it.
+
+  Returns:
+    ``UnrollOutput(outputs [T, B, ...], final_state)``.
+  """
+  first = _check_time_major(inputs, first)
+  if reset_state is None:
+    reset_state = jax.tree.map(jnp.zeros_like, initial_state)
+
+  def step(state, xs):
+    x_t, first_t = xs
+    state = reset_where(first_t, reset_state, state)
+    return cell_fn(state, x_t)
+
+  if remat:
+    step = jax.checkpoint(step, policy=remat_policy)
+
+  num_steps = first.shape[0]
+  if chunk_size is None or chunk_size >= num_steps:
+    final_state, outputs = jax.lax.scan(step, initial_state, (inputs, first))
+    return UnrollOutput(outputs, final_state)
+
+  if chunk_size < 1 or num_steps % chunk_size:
+    raise ValueError(
+        f'unroll: chunk_size must be a positive divisor of T={num_steps}, got {chunk_size}')
+  num_chunks = num_steps // chunk_size
+  split = lambda x: x.reshape((num_chunks, chunk_size) + x.shape[1:])
+  chunked = jax.tree.map(split, (inputs, first))
+
+  def chunk(state, xs):
+    # Truncation: the chunk sees the carried state's value but not its gradient.
+    state = jax.lax.stop_gradient(state)
+    return jax.lax.scan(step, state, xs)
+
+  final_state, outputs = jax.lax.scan(chunk, initial_state, chunked)
+  merge = lambda y: y.reshape((num_steps,) + y.shape[2:])
+  return UnrollOutput(jax.tree.map(merge, outputs), final_state)

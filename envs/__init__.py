@@ -1,0 +1,1 @@
+"""Environments: JAX-native (pure reset/step) and host adapters."""

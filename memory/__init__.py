@@ -1,0 +1,1 @@
+"""Memory models: addressing primitives, dense NTM/DNC, SAM, SDNC, MERLIN's memory."""

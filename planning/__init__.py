@@ -1,0 +1,1 @@
+"""Planning models: the predictron."""
