@@ -63,3 +63,58 @@ def in_range(config, path, low, high):
 def one_of(config, path, choices: Iterable[str]):
   choices = sorted(choices)
   require(config, path, lambda x: x in choices, f'one of {choices}')
+
+
+def _expected_type(value) -> str:
+  if isinstance(value, bool):
+    return 'a boolean (true/false)'
+  if isinstance(value, int):
+    return 'an integer'
+  if isinstance(value, float):
+    return 'a number'
+  if isinstance(value, str):
+    return 'a string'
+  if isinstance(value, (tuple, list)):
+    return 'a sequence like (1, 2)'
+  return type(value).__name__
+
+
+def override_error(config: ml_collections.ConfigDict, argv: list[str],
+                   error: Exception) -> ConfigError:
+  """Explains why the ``--config.a.b=value`` overrides in ``argv`` could not apply.
+
+  ``ml_collections.config_flags`` reports an unknown field as a bare ``AttributeError``
+  and a bad value as a parse error; this finds the override at fault and names the field
+  and what it expects.
+  """
+  for arg in argv:
+    if not arg.startswith('--config.'):
+      continue
+    path, _, raw = arg[len('--config.'):].partition('=')
+    node = config
+    parts = path.split('.')
+    for i, part in enumerate(parts):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        where = '.'.join(parts[:i]) or '(top level)'
+        fields = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        return ConfigError(
+            f'config.{path}: unknown field; {where} has the fields: {", ".join(fields)}')
+      node = node[part]
+    if path in str(error):
+      return ConfigError(f'config.{path}: expected {_expected_type(node)}, got {raw!r}')
+  return ConfigError(f'could not apply the --config overrides: {error}')
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """Loads ``path[:arg]`` the way ``config_flags`` does: ``get_config(arg)`` of the file."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('_recurrax_config', path)
+  if module_spec is None:
+    raise ConfigError(f'--config: expected a Python config file, got {path!r}')
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+  except FileNotFoundError as e:
+    raise ConfigError(f'--config: no config file at {path!r}') from e
+  return module.get_config(*([arg] if arg else []))

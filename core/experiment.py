@@ -140,12 +140,18 @@ def train(config: ml_collections.ConfigDict, workdir: str, make_agent: Callable,
       state = jax.device_put(state, runtime.state_sharding)
     print_fn(f'resumed from checkpoint at update {int(state.update)} in {workdir}')
   start_update = int(state.update)
-  provenance.write(workdir, dict(provenance.collect(config.seed),
-                                 resumed_from_update=start_update))
+  # The first launch's provenance stays in provenance.json; each resume adds its own file.
+  launch = provenance.collect(config.seed)
+  if start_update:
+    (workdir / f'provenance.resume-{start_update}.json').write_text(
+        json.dumps(dict(launch, resumed_from_update=start_update), indent=2, default=str))
+  else:
+    provenance.write(workdir, launch)
 
   frames_per_update = runtime.frames_per_update
   progress = metrics_lib.Progress(num_updates * frames_per_update, unit='frames',
-                                  print_fn=print_fn, start_step=start_update * frames_per_update)
+                                  initial_step=start_update * frames_per_update,
+                                  print_fn=print_fn, min_interval_s=0.0)
   last_summary = {}
   with metrics_lib.MetricsWriter(workdir) as writer:
     window, last_log, last_save = [], time.monotonic(), time.monotonic()

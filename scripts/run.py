@@ -5,6 +5,8 @@ r"""Trains an agent from a config file; rerunning the same command resumes it.
   python scripts/run.py --config.optimizer.learning_rate=3e-4 --config.seed=1
 """
 
+import os
+import re
 import sys
 
 from absl import app
@@ -12,14 +14,36 @@ from absl import flags
 from ml_collections import config_flags
 
 from agents import registry as agent_registry
+from core import checkpoint
 from core import config as config_lib
 from core import experiment
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(_ROOT, 'configs', 'actor_critic.py')
+# config_flags applies --config.x=y overrides to a default config while the flag is being
+# defined, beyond the reach of error reporting; naming the file explicitly defers that
+# to flag parsing, where parse_flags turns a bad override into a clear error.
+if not any(re.match(r'^--?config(=|$)', arg) for arg in sys.argv[1:]):
+  sys.argv.insert(1, f'--config={DEFAULT_CONFIG}')
+
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', 'configs/actor_critic.py', 'Experiment config file (path[:variants]).',
-    lock_config=True)
+    'config', None, 'Experiment config file: path[:variants], default '
+    'configs/actor_critic.py (CartPole).', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/default',
                                'Where metrics, checkpoints and plots go.')
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with config override errors reported by field name."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # config_flags raises assorted types for a bad override.
+    spec = next(a.split('=', 1)[1] for a in argv if re.match(r'^--?config=', a))
+    try:
+      config = config_lib.load_config_file(spec)
+    except Exception as load_error:  # The file itself is at fault: say so.
+      sys.exit(f'error: --config={spec}: {load_error}')
+    sys.exit(f'error: {config_lib.override_error(config, argv, e)}')
 
 
 def main(argv):
@@ -27,12 +51,19 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
   try:
+    config.keys()  # A config file that failed to load raises its error here.
+  except IOError as e:
+    sys.exit(f'error: --config: {e}')
+  try:
     experiment.validate(config, agent_registry.names(),
                         lambda c, p: agent_registry.get(c.agent.name).validate(c, p))
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
-  result = experiment.train(config, _WORKDIR.value,
-                            agent_registry.get(config.agent.name).make_agent)
+  try:
+    result = experiment.train(config, _WORKDIR.value,
+                              agent_registry.get(config.agent.name).make_agent)
+  except checkpoint.CheckpointError as e:
+    sys.exit(f'error: {e}')
   reached = ''
   if result.target_return is not None:
     reached = (' (target %.2f %s)' % (result.target_return, 'reached'
@@ -45,4 +76,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -156,7 +156,7 @@ def make(agent: agent_lib.Agent,
     grads, metrics = jax.grad(agent.loss, has_aux=True)(state.params, trajectory)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads))
+    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
     episodes = {
         'episodes': jnp.sum(records['done']),
         'return_sum': jnp.sum(records['completed_return']),
