@@ -1,0 +1,55 @@
+"""The host (numpy) vector-environment protocol used by the actor-learner runtime.
+
+A host vector environment steps ``num_envs`` environments outside JAX (ale-py's C++
+vector env, gymnasium vector envs) and speaks the same TimeStep language as the JAX
+environments (``core/types.py``), with numpy arrays of leading dimension ``num_envs``:
+
+  reset(seed) -> HostStep            every environment starts an episode
+  step(actions [N]) -> HostStep      auto-resets: an environment whose episode ended
+                                     returns the next episode's first observation with
+                                     ``first`` and ``last`` both set
+  close()
+
+``HostStep.episode_return`` reports what a person would call the score: for Atari with
+life-loss episodes, training episodes end at each lost life but the return is reported
+once per full game, unclipped.
+"""
+
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from core import types
+from envs import base
+
+
+class HostStep(NamedTuple):
+  """One batched step of a host vector environment.
+
+  Attributes:
+    timestep: ``types.TimeStep`` of numpy arrays ``[N, ...]``; ``reward`` is the raw
+      (unclipped) reward; ``discount`` 0 where a training episode terminated.
+    episode_return: ``[N]`` float: the full game's return where a game ended at this
+      step, NaN elsewhere.
+    episode_length: ``[N]`` int: the full game's length in agent steps where a game
+      ended at this step, 0 elsewhere.
+  """
+  timestep: types.TimeStep
+  episode_return: np.ndarray
+  episode_length: np.ndarray
+
+
+class HostVectorEnv(Protocol):
+  """What the actor-learner runtime needs from a host vector environment."""
+  num_envs: int
+  spec: base.EnvSpec
+  frames_per_step: int  # environment frames per agent step (Atari: the action repeat)
+
+  def reset(self, seed: int) -> HostStep:
+    ...
+
+  def step(self, actions: np.ndarray) -> HostStep:
+    ...
+
+  def close(self) -> None:
+    ...
