@@ -9,6 +9,7 @@ Variants (``--config=configs/actor_critic.py:VARIANTS``, comma-separated, applie
       2 CPU cores: >= 95 % correct (mean return >= 0.95) in about a minute.
   memory_ff           the same task with a feed-forward agent: stays at chance (~25 %).
   lstm                swap the feed-forward torso for an LSTM core (any task).
+  cartpole_host       gymnasium's CartPole with the actor-learner (IMPALA) runtime.
   smoke               tiny budget for tests (seconds).
 
 The training settings follow IMPALA's (RMSProp, linear learning-rate decay to 0,
@@ -18,25 +19,18 @@ global-norm clip 40, baseline cost 0.5) with CartPole-sized networks and batches
 import ml_collections
 
 
-def _base() -> ml_collections.ConfigDict:
+def agent_config() -> ml_collections.ConfigDict:
+  """The actor-critic agent block (shared by every config that uses this agent)."""
   config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.total_frames = 50_000_000
-  config.target_return = 475.0
-  config.log_interval_s = 5.0
-  config.checkpoint_interval_s = 30.0
-  config.num_eval_episodes = 100
-
-  config.env = ml_collections.ConfigDict()
-  config.env.name = 'cartpole'
-  config.env.kwargs = ml_collections.ConfigDict({'max_episode_steps': 500})
-
   config.agent = ml_collections.ConfigDict()
   config.agent.name = 'actor_critic'
+  config.agent.torso = 'mlp'  # mlp | shallow | deep (the IMPALA Atari nets)
+  config.agent.conv_implementation = 'auto'
   config.agent.hidden_sizes = (64, 64)
   config.agent.activation = 'tanh'
   config.agent.core = 'none'
   config.agent.lstm_size = 64
+  config.agent.lstm_prev_inputs = False  # feed the LSTM the previous reward and action
   config.agent.remat = False
   config.agent.discount = 0.99
   config.agent.baseline_cost = 0.5
@@ -45,7 +39,13 @@ def _base() -> ml_collections.ConfigDict:
   config.agent.clip_rho_threshold = 1.0
   config.agent.clip_c_threshold = 1.0
   config.agent.clip_pg_rho_threshold = 1.0
+  config.agent.reward_clip = 0.0  # 0: no clipping
+  return config.agent
 
+
+def optimizer_config() -> ml_collections.ConfigDict:
+  """RMSProp as IMPALA configures it (ε inside the square root), linear decay to 0."""
+  config = ml_collections.ConfigDict()
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'rmsprop'
   config.optimizer.learning_rate = 1e-3
@@ -57,6 +57,44 @@ def _base() -> ml_collections.ConfigDict:
   config.optimizer.b1 = 0.9
   config.optimizer.b2 = 0.999
   config.optimizer.max_grad_norm = 40.0
+  return config.optimizer
+
+
+def actor_learner_runtime() -> ml_collections.ConfigDict:
+  """The actor-learner runtime block: actor threads with host vector envs, one learner."""
+  runtime = ml_collections.ConfigDict()
+  runtime.name = 'actor_learner'
+  runtime.num_actors = 2
+  runtime.envs_per_actor = 16
+  runtime.batch_size = 32        # B: environments' unrolls per learner batch
+  runtime.unroll_length = 20     # T
+  runtime.queue_capacity = 2     # unrolls of envs_per_actor environments
+  runtime.env_threads = 1        # threads of each actor's vector env (0: the env's default)
+  runtime.learner_devices = 1    # devices the learner's batch is split over (0: all)
+  return runtime
+
+
+def experiment_config() -> ml_collections.ConfigDict:
+  """Fields every experiment has."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.total_frames = 1_000_000
+  config.target_return = 0.0
+  config.log_interval_s = 5.0
+  config.checkpoint_interval_s = 30.0
+  config.num_eval_episodes = 100
+  return config
+
+
+def _base() -> ml_collections.ConfigDict:
+  config = experiment_config()
+  config.total_frames = 50_000_000
+  config.target_return = 475.0
+  config.env = ml_collections.ConfigDict()
+  config.env.name = 'cartpole'
+  config.env.kwargs = ml_collections.ConfigDict({'max_episode_steps': 500})
+  config.agent = agent_config()
+  config.optimizer = optimizer_config()
 
   config.runtime = ml_collections.ConfigDict()
   config.runtime.name = 'on_device'
@@ -91,9 +129,27 @@ def _lstm(config):
   return config
 
 
+def _cartpole_host(config):
+  """CartPole as a host (gymnasium) environment, trained by the actor-learner runtime."""
+  config.env.name = 'gym/CartPole-v1'
+  config.env.kwargs = ml_collections.ConfigDict()
+  config.runtime = actor_learner_runtime()
+  config.runtime.envs_per_actor = 8
+  config.runtime.batch_size = 16
+  config.runtime.env_threads = 0
+  # 2 CPU cores: ~20k frames/s, acting-bound (gymnasium steps in Python); return ~150
+  # at 400k frames, ~340 at 2M.
+  config.total_frames = 400_000
+  config.target_return = 120.0
+  return config
+
+
 def _smoke(config):
-  config.total_frames = 2 * config.runtime.num_envs * config.runtime.unroll_length * 4
-  config.runtime.updates_per_call = 2
+  if config.runtime.name == 'on_device':
+    config.total_frames = 2 * config.runtime.num_envs * config.runtime.unroll_length * 4
+    config.runtime.updates_per_call = 2
+  else:
+    config.total_frames = 4 * config.runtime.batch_size * config.runtime.unroll_length
   config.num_eval_episodes = 4
   config.log_interval_s = 0.01
   config.checkpoint_interval_s = 0.01
@@ -105,6 +161,7 @@ VARIANTS = {
     'memory': _memory,
     'memory_ff': _memory_ff,
     'lstm': _lstm,
+    'cartpole_host': _cartpole_host,
     'smoke': _smoke,
 }
 

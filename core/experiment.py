@@ -1,52 +1,35 @@
-"""Assembles and drives an on-device experiment: config -> runtime -> trained workdir.
+"""Runs an experiment from its config: validation, then the loop of its runtime.
 
-The training loop logs metrics (JSONL + TensorBoard + console progress), checkpoints the
-whole ``TrainState`` every ``checkpoint_interval_s`` seconds, and resumes from the latest
-checkpoint when started again on the same workdir.
+``config.runtime.name`` picks the loop: ``on_device`` (JAX environments, one compiled
+step; ``core/runtime/on_device_train.py``) or ``actor_learner`` (host environments,
+actor threads and a learner; ``core/runtime/actor_learner_train.py``).
 """
 
-import json
-import math
-import pathlib
-import time
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
-from core import checkpoint as checkpoint_lib
 from core import config as config_lib
-from core import metrics as metrics_lib
-from core import optim
-from core import parallel
-from core import plots
-from core import provenance
-from core.runtime import on_device
+from core.runtime import actor_learner_train
+from core.runtime import on_device_train
+from core.runtime import workdir as workdir_lib
+from envs import host_registry
 from envs import registry as env_registry
 
-
-class TrainResult(NamedTuple):
-  updates: int              # updates done in total (across resumes)
-  frames: int               # environment frames consumed in total
-  train_return: float       # mean return of the episodes in the last log interval
-  eval_return: float        # mean return of the final evaluation episodes
-  target_return: float | None
-  wall_time_s: float        # this process's time
-  metrics_path: str
-  plot_paths: list[str]
+RUNTIMES = {
+    'on_device': on_device_train,
+    'actor_learner': actor_learner_train,
+}
 
 
-def validate(config: ml_collections.ConfigDict, agent_names, validate_agent: Callable) -> None:
-  """Checks every field an on-device experiment reads; raises ``ConfigError``."""
+def _validate_common(config, agent_names, validate_agent):
   c = config_lib
   c.non_negative_int(config, 'seed')
   c.positive_int(config, 'total_frames')
   c.positive_number(config, 'log_interval_s')
   c.positive_number(config, 'checkpoint_interval_s')
   c.positive_int(config, 'num_eval_episodes')
-  c.one_of(config, 'env.name', env_registry.names())
   c.one_of(config, 'agent.name', agent_names)
   validate_agent(config, 'agent')
   c.one_of(config, 'optimizer.name', ('rmsprop', 'adam', 'sgd'))
@@ -56,7 +39,12 @@ def validate(config: ml_collections.ConfigDict, agent_names, validate_agent: Cal
   c.positive_number(config, 'optimizer.eps')
   c.in_range(config, 'optimizer.decay', 0.0, 1.0)
   c.in_range(config, 'optimizer.momentum', 0.0, 1.0)
-  c.one_of(config, 'runtime.name', ('on_device',))
+  c.one_of(config, 'runtime.name', RUNTIMES)
+
+
+def _validate_on_device(config):
+  c = config_lib
+  c.one_of(config, 'env.name', env_registry.names())
   c.positive_int(config, 'runtime.num_envs')
   c.positive_int(config, 'runtime.unroll_length')
   c.positive_int(config, 'runtime.updates_per_call')
@@ -76,122 +64,44 @@ def validate(config: ml_collections.ConfigDict, agent_names, validate_agent: Cal
         f'{config.runtime.num_envs}')
 
 
-def total_updates(config) -> int:
-  frames_per_update = config.runtime.num_envs * config.runtime.unroll_length
-  calls = math.ceil(config.total_frames / (frames_per_update * config.runtime.updates_per_call))
-  return calls * config.runtime.updates_per_call
+def _validate_actor_learner(config):
+  c = config_lib
+  for field in ('num_actors', 'envs_per_actor', 'batch_size', 'unroll_length',
+                'queue_capacity'):
+    c.positive_int(config, f'runtime.{field}')
+  c.non_negative_int(config, 'runtime.env_threads')
+  c.non_negative_int(config, 'runtime.learner_devices')
+  learner_devices = config.runtime.learner_devices or jax.device_count()
+  if learner_devices > jax.device_count():
+    raise config_lib.ConfigError(
+        f'config.runtime.learner_devices: expected at most {jax.device_count()} (the '
+        f'devices present; on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N), '
+        f'got {learner_devices}')
+  if config.runtime.batch_size % learner_devices:
+    raise config_lib.ConfigError(
+        f'config.runtime.batch_size: expected a multiple of the {learner_devices} learner '
+        f'devices, got {config.runtime.batch_size}')
+  if config.runtime.batch_size % config.runtime.envs_per_actor:
+    raise config_lib.ConfigError(
+        f'config.runtime.batch_size: expected a multiple of runtime.envs_per_actor='
+        f'{config.runtime.envs_per_actor}, got {config.runtime.batch_size}')
+  try:
+    host_registry.make_host(config.env.name, num_envs=1, **config.env.kwargs.to_dict()).close()
+  except ValueError as e:
+    raise config_lib.ConfigError(f'config.env: {e}') from e
 
 
-def build(config: ml_collections.ConfigDict, make_agent: Callable) -> on_device.Runtime:
-  """The on-device runtime described by ``config`` (validated beforehand)."""
-  env = env_registry.make(config.env.name, **config.env.kwargs.to_dict())
-  agent = make_agent(env.spec, config.agent)
-  optimizer = optim.make_optimizer(config.optimizer, total_updates(config))
-  num_devices = config.runtime.num_devices or jax.device_count()
-  mesh = parallel.make_mesh(num_devices) if num_devices > 1 else None
-  return on_device.make(
-      agent, env, optimizer,
-      num_envs=config.runtime.num_envs,
-      unroll_length=config.runtime.unroll_length,
-      updates_per_call=config.runtime.updates_per_call,
-      num_eval_episodes=config.num_eval_episodes,
-      mesh=mesh)
-
-
-def _summarise(window: list[dict]) -> dict:
-  """Averages a log interval's per-call metrics; episode statistics are pooled."""
-  window = jax.device_get(window)
-  episodes = sum(float(m['episodes']) for m in window)
-  summary = {k: float(np.mean([m[k] for m in window]))
-             for k in window[0] if k not in ('episodes', 'return_sum', 'length_sum')}
-  summary['episodes'] = episodes
-  if episodes:
-    summary['episode_return'] = sum(float(m['return_sum']) for m in window) / episodes
-    summary['episode_length'] = sum(float(m['length_sum']) for m in window) / episodes
-  return summary
-
-
-def _write_config(workdir: pathlib.Path, config, print_fn) -> None:
-  path = workdir / 'config.json'
-  text = config.to_json_best_effort(indent=2, sort_keys=True)
-  if path.exists() and path.read_text() != text:
-    print_fn(f'note: {path} differs from this launch\'s config; keeping the previous one as '
-             f'config.previous.json')
-    path.replace(workdir / 'config.previous.json')
-  path.write_text(text)
+def validate(config: ml_collections.ConfigDict, agent_names, validate_agent: Callable) -> None:
+  """Checks every field the experiment reads; raises ``ConfigError`` naming the first
+  bad one."""
+  _validate_common(config, agent_names, validate_agent)
+  if config.runtime.name == 'on_device':
+    _validate_on_device(config)
+  else:
+    _validate_actor_learner(config)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, make_agent: Callable,
-          *, print_fn: Callable[[str], None] = print) -> TrainResult:
-  """Trains (or resumes) the experiment in ``workdir``; returns its final figures."""
-  start_time = time.monotonic()
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  _write_config(workdir, config, print_fn)
-
-  runtime = build(config, make_agent)
-  num_updates = total_updates(config)
-  checkpointer = checkpoint_lib.Checkpointer(workdir / 'checkpoints')
-  state = runtime.init(jax.random.PRNGKey(config.seed))
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    state = checkpointer.restore(state)
-    if runtime.state_sharding is not None:
-      state = jax.device_put(state, runtime.state_sharding)
-    print_fn(f'resumed from checkpoint at update {int(state.update)} in {workdir}')
-  start_update = int(state.update)
-  # The first launch's provenance stays in provenance.json; each resume adds its own file.
-  launch = provenance.collect(config.seed)
-  if start_update:
-    (workdir / f'provenance.resume-{start_update}.json').write_text(
-        json.dumps(dict(launch, resumed_from_update=start_update), indent=2, default=str))
-  else:
-    provenance.write(workdir, launch)
-
-  frames_per_update = runtime.frames_per_update
-  progress = metrics_lib.Progress(num_updates * frames_per_update, unit='frames',
-                                  initial_step=start_update * frames_per_update,
-                                  print_fn=print_fn, min_interval_s=0.0)
-  last_summary = {}
-  with metrics_lib.MetricsWriter(workdir) as writer:
-    window, last_log, last_save = [], time.monotonic(), time.monotonic()
-    update = start_update
-    while update < num_updates:
-      state, metrics = runtime.update(state)
-      update += runtime.updates_per_call
-      window.append(metrics)
-      now = time.monotonic()
-      if now - last_log >= config.log_interval_s or update >= num_updates:
-        summary = _summarise(window)
-        summary['frames'] = update * frames_per_update
-        writer.write(update, summary)
-        progress.update(update * frames_per_update,
-                        **{k: summary[k] for k in ('episode_return', 'loss') if k in summary})
-        last_summary = summary if 'episode_return' in summary else last_summary
-        window, last_log = [], now
-      if now - last_save >= config.checkpoint_interval_s or update >= num_updates:
-        checkpointer.save(update, state)
-        last_save = time.monotonic()
-
-    evaluation = runtime.evaluate(state.params, jax.random.PRNGKey(config.seed + 1))
-    eval_returns = np.asarray(evaluation.episode_return)
-    eval_return = float(np.mean(eval_returns))
-    writer.write(update, {'eval_return': eval_return,
-                          'eval_completed': float(np.mean(evaluation.completed)),
-                          'frames': update * frames_per_update})
-  checkpointer.close()
-
-  plot_paths = plots.plot_metrics(
-      workdir / 'metrics.jsonl', workdir / 'plots',
-      keys=[k for k in ('episode_return', 'loss', 'entropy', 'grad_norm', 'eval_return')
-            if k in last_summary or k == 'eval_return'])
-  target = config.get('target_return')
-  return TrainResult(
-      updates=update,
-      frames=update * frames_per_update,
-      train_return=float(last_summary.get('episode_return', float('nan'))),
-      eval_return=eval_return,
-      target_return=target,
-      wall_time_s=time.monotonic() - start_time,
-      metrics_path=str(workdir / 'metrics.jsonl'),
-      plot_paths=plot_paths)
+          *, print_fn: Callable[[str], None] = print) -> workdir_lib.TrainResult:
+  """Trains (or resumes) the experiment in ``workdir`` with its runtime's loop."""
+  return RUNTIMES[config.runtime.name].train(config, workdir, make_agent, print_fn=print_fn)

@@ -5,6 +5,11 @@ r"""Trains an agent from a config file; rerunning the same command resumes it.
   python scripts/run.py --config.optimizer.learning_rate=3e-4 --config.seed=1
 """
 
+from core import launch  # pylint: disable=g-bad-import-order
+
+if __name__ == '__main__':
+  launch.preload_tcmalloc()  # before JAX starts; see core/launch.py
+
 import os
 import re
 import sys
@@ -64,12 +69,15 @@ def main(argv):
                               agent_registry.get(config.agent.name).make_agent)
   except checkpoint.CheckpointError as e:
     sys.exit(f'error: {e}')
+  evaluated = result.eval_return == result.eval_return  # NaN: no final evaluation
+  score = result.eval_return if evaluated else result.train_return
+  where = (f'eval return {score:.2f} over {config.num_eval_episodes} episodes' if evaluated
+           else f'mean return {score:.2f} over the last training episodes')
   reached = ''
   if result.target_return is not None:
-    reached = (' (target %.2f %s)' % (result.target_return, 'reached'
-               if result.eval_return >= result.target_return else 'NOT reached'))
-  print(f'final: eval return {result.eval_return:.2f} over {config.num_eval_episodes} '
-        f'episodes{reached}; last training return {result.train_return:.2f}; '
+    reached = ' (target %.2f %s)' % (
+        result.target_return, 'reached' if score >= result.target_return else 'NOT reached')
+  print(f'final: {where}{reached}; last training return {result.train_return:.2f}; '
         f'{result.frames:,} frames in {result.wall_time_s:.0f} s')
   print(f'metrics: {result.metrics_path}')
   print(f'plots: {", ".join(result.plot_paths)}')

@@ -1,8 +1,12 @@
 """Builds the actor-critic ``Agent`` from a config."""
 
+from typing import Any, NamedTuple
+
 import jax
+import jax.numpy as jnp
 import ml_collections
 
+from agents import atari_torsos
 from agents import networks
 from agents.actor_critic import loss as loss_lib
 from agents.actor_critic import network as network_lib
@@ -10,11 +14,28 @@ from core import agent as agent_lib
 from envs import base
 
 
+class AgentState(NamedTuple):
+  """The actor's recurrent state before an observation."""
+  core: Any               # the recurrent core's state (``()`` when feed-forward)
+  prev_action: jax.Array  # [B] int32 action taken before the observation
+
+
+def make_torso(config: ml_collections.ConfigDict):
+  if config.torso == 'mlp':
+    return networks.MLP(tuple(config.hidden_sizes), networks.activation(config.activation))
+  if config.torso == 'shallow':
+    return atari_torsos.ShallowTorso(config.conv_implementation)
+  if config.torso == 'deep':
+    return atari_torsos.DeepTorso(conv_implementation=config.conv_implementation)
+  raise ValueError(f"agent.torso: expected 'mlp', 'shallow' or 'deep', got {config.torso!r}")
+
+
 def make_network(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> network_lib.Network:
   """The network named by ``config`` (an ``agent`` config block)."""
-  torso = networks.MLP(tuple(config.hidden_sizes), networks.activation(config.activation))
   core = networks.LSTM(config.lstm_size) if config.core == 'lstm' else None
-  return network_lib.make_network(spec.num_actions, torso, core, remat=config.remat)
+  return network_lib.make_network(
+      spec.num_actions, make_torso(config), core,
+      prev_inputs=config.lstm_prev_inputs, remat=config.remat)
 
 
 def make_agent(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> agent_lib.Agent:
@@ -28,12 +49,23 @@ def make_agent(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> agent_l
       lambda_=config.lambda_,
       clip_rho_threshold=config.clip_rho_threshold,
       clip_c_threshold=config.clip_c_threshold,
-      clip_pg_rho_threshold=config.clip_pg_rho_threshold)
+      clip_pg_rho_threshold=config.clip_pg_rho_threshold,
+      reward_clip=config.reward_clip or None)
 
-  def step(params, key, timestep, state):
-    output, state = network.step(params, timestep.observation, timestep.first, state)
-    action = jax.random.categorical(key, output.logits)
-    return action, loss_lib.ActorExtras(logits=output.logits), state
+  def initial_state(batch_size):
+    return AgentState(network.initial_state(batch_size), jnp.zeros((batch_size,), jnp.int32))
+
+  def step(params, key, timestep, state: AgentState):
+    first = jnp.asarray(timestep.first)
+    inputs = network_lib.NetInputs(
+        observation=timestep.observation,
+        first=first,
+        prev_reward=jnp.where(first, 0.0, timestep.reward).astype(jnp.float32),
+        prev_action=jnp.where(first, 0, state.prev_action))
+    output, core = network.step(params, inputs, state.core)
+    action = jax.random.categorical(key, output.logits).astype(jnp.int32)
+    extras = loss_lib.ActorExtras(output.logits, inputs.prev_reward, inputs.prev_action)
+    return action, extras, AgentState(core, action)
 
   return agent_lib.Agent(
-      init=network.init, initial_state=network.initial_state, step=step, loss=loss)
+      init=network.init, initial_state=initial_state, step=step, loss=loss)

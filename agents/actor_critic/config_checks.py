@@ -10,6 +10,8 @@ def validate(config, prefix: str = 'agent') -> None:
   c.require(config, f'{prefix}.hidden_sizes',
             lambda x: len(x) > 0 and all(isinstance(h, int) and h > 0 for h in x),
             'a non-empty sequence of positive integers')
+  c.one_of(config, f'{prefix}.torso', ('mlp', 'shallow', 'deep'))
+  c.one_of(config, f'{prefix}.conv_implementation', ('auto', 'standard', 'matmul'))
   c.one_of(config, f'{prefix}.activation', networks.ACTIVATIONS)
   c.one_of(config, f'{prefix}.core', ('none', 'lstm'))
   c.positive_int(config, f'{prefix}.lstm_size')
@@ -17,5 +19,7 @@ def validate(config, prefix: str = 'agent') -> None:
   c.non_negative_number(config, f'{prefix}.baseline_cost')
   c.non_negative_number(config, f'{prefix}.entropy_cost')
   c.in_range(config, f'{prefix}.lambda_', 0.0, 1.0)
+  c.require(config, f'{prefix}.lstm_prev_inputs', lambda x: isinstance(x, bool), 'a boolean')
+  c.non_negative_number(config, f'{prefix}.reward_clip')
   for clip in ('clip_rho_threshold', 'clip_c_threshold', 'clip_pg_rho_threshold'):
     c.positive_number(config, f'{prefix}.{clip}')

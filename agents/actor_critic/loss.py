@@ -11,8 +11,27 @@ from core import types
 
 
 class ActorExtras(NamedTuple):
-  """What the behaviour policy records for the learner."""
-  logits: jax.Array  # [B, A] behaviour policy logits μ(·|x_t)
+  """What the behaviour policy records for the learner, per step ``[B, ...]``."""
+  logits: jax.Array       # [B, A] behaviour policy logits μ(·|x_t)
+  prev_reward: jax.Array  # [B] reward the network saw with x_t
+  prev_action: jax.Array  # [B] previous action the network saw with x_t
+
+
+def unroll_inputs(trajectory: types.Trajectory) -> network_lib.NetInputs:
+  """The network inputs for all ``T + 1`` observations of a trajectory.
+
+  Steps ``0 .. T-1`` reuse what the actor fed its network (recorded in the extras);
+  the bootstrap step ``T`` gets the last transition's reward and action.
+  """
+  extras = trajectory.behaviour_extras
+  first_T = trajectory.first[-1]
+  last_reward = jnp.where(first_T, 0.0, trajectory.reward[-1])
+  last_action = jnp.where(first_T, 0, trajectory.action[-1])
+  return network_lib.NetInputs(
+      observation=trajectory.observation,
+      first=trajectory.first,
+      prev_reward=jnp.concatenate([extras.prev_reward, last_reward[None]]),
+      prev_action=jnp.concatenate([extras.prev_action, last_action[None]]))
 
 
 def make_vtrace_loss(network: network_lib.Network,
@@ -23,17 +42,19 @@ def make_vtrace_loss(network: network_lib.Network,
                      lambda_: float = 1.0,
                      clip_rho_threshold: float = 1.0,
                      clip_c_threshold: float = 1.0,
-                     clip_pg_rho_threshold: float = 1.0):
+                     clip_pg_rho_threshold: float = 1.0,
+                     reward_clip: float | None = None):
   """Returns ``loss(params, trajectory) -> (loss, metrics)``.
 
   loss = Σ_{t,b} [ −ρ̃_t A_t log π(a_t|x_t) + baseline_cost · ½ (v_t − V(x_t))²
                    − entropy_cost · H(π(·|x_t)) ],
   summed over time and batch as in the paper, so its hyper-parameters carry over.
+  Rewards are clipped to ``[-reward_clip, reward_clip]`` when it is set (Atari: 1).
   """
 
   def loss(params, trajectory: types.Trajectory):
-    output, _ = network.unroll(params, trajectory.observation, trajectory.first,
-                               trajectory.agent_state)
+    output, _ = network.unroll(params, unroll_inputs(trajectory),
+                               trajectory.agent_state.core)
     logits, values = output.logits[:-1], output.value[:-1]
     bootstrap_value = output.value[-1]
 
@@ -44,10 +65,13 @@ def make_vtrace_loss(network: network_lib.Network,
     log_pi_a = take(log_pi)
     log_rhos = log_pi_a - take(log_mu)
 
+    rewards = trajectory.reward
+    if reward_clip:
+      rewards = jnp.clip(rewards, -reward_clip, reward_clip)
     vtrace = returns.vtrace(
         log_rhos=log_rhos,
         discounts=trajectory.discount * discount,
-        rewards=trajectory.reward,
+        rewards=rewards,
         values=values,
         bootstrap_value=bootstrap_value,
         clip_rho_threshold=clip_rho_threshold,

@@ -1,4 +1,9 @@
-"""The actor-critic network as pure functions: torso -> optional recurrent core -> heads."""
+"""The actor-critic network as pure functions: torso -> optional recurrent core -> heads.
+
+With ``prev_inputs`` the recurrent core also sees the previous reward (clipped to
+[-1, 1]) and the one-hot previous action, as in IMPALA's LSTM agent; both are zero at
+an episode's first step.
+"""
 
 from typing import Any, Callable, NamedTuple
 
@@ -8,6 +13,14 @@ import jax.numpy as jnp
 
 from agents import networks
 from core import unroll as unroll_lib
+
+
+class NetInputs(NamedTuple):
+  """Per-step network inputs, ``[T, B, ...]`` for an unroll or ``[B, ...]`` for a step."""
+  observation: Any
+  first: jax.Array        # bool: the observation starts an episode
+  prev_reward: jax.Array  # float: reward received on arriving at the observation
+  prev_action: jax.Array  # int: action taken before the observation
 
 
 class NetOutput(NamedTuple):
@@ -21,9 +34,8 @@ class Network(NamedTuple):
   Attributes:
     init: ``(key, observation [B, ...]) -> params``.
     initial_state: ``(batch_size) -> state`` (``()`` without a recurrent core).
-    unroll: ``(params, observation [T, B, ...], first [T, B], state) ->
-      (NetOutput [T, B], final_state)``.
-    step: ``(params, observation [B, ...], first [B], state) -> (NetOutput [B], state)``.
+    unroll: ``(params, NetInputs [T, B], state) -> (NetOutput [T, B], final_state)``.
+    step: ``(params, NetInputs [B], state) -> (NetOutput [B], state)``.
   """
   init: Callable[..., Any]
   initial_state: Callable[[int], Any]
@@ -35,6 +47,7 @@ def make_network(num_actions: int,
                  torso: nn.Module,
                  core: networks.LSTM | None = None,
                  *,
+                 prev_inputs: bool = False,
                  remat: bool = False) -> Network:
   """Composes a torso, an optional recurrent core and a policy/value head."""
   head = networks.PolicyValueHead(num_actions)
@@ -42,33 +55,45 @@ def make_network(num_actions: int,
   def initial_state(batch_size):
     return () if core is None else core.zero_state(batch_size)
 
+  def core_inputs(embedding, inputs: NetInputs):
+    if not prev_inputs:
+      return embedding
+    not_first = 1.0 - inputs.first.astype(jnp.float32)
+    reward = jnp.clip(inputs.prev_reward, -1.0, 1.0) * not_first
+    action = jax.nn.one_hot(inputs.prev_action, num_actions) * not_first[..., None]
+    return jnp.concatenate([embedding, reward[..., None], action], axis=-1)
+
   def init(key, observation):
     torso_key, core_key, head_key = jax.random.split(key, 3)
+    batch_size = jax.tree.leaves(observation)[0].shape[0]
     params = {'torso': torso.init(torso_key, observation)}
     embedding = torso.apply(params['torso'], observation)
     if core is not None:
-      state = initial_state(observation.shape[0])
+      state = initial_state(batch_size)
+      zeros = jnp.zeros((batch_size,))
+      inputs = NetInputs(observation, zeros.astype(bool), zeros, zeros.astype(jnp.int32))
+      embedding = core_inputs(embedding, inputs)
       params['core'] = core.init(core_key, state, embedding)
       _, embedding = core.apply(params['core'], state, embedding)
     params['head'] = head.init(head_key, embedding)
     return params
 
-  def unroll(params, observation, first, state):
-    num_steps, batch_size = first.shape
+  def unroll(params, inputs: NetInputs, state):
+    num_steps, batch_size = inputs.first.shape
     flat = jax.tree.map(lambda x: x.reshape((num_steps * batch_size,) + x.shape[2:]),
-                        observation)
+                        inputs.observation)
     embedding = torso.apply(params['torso'], flat)
     embedding = embedding.reshape((num_steps, batch_size) + embedding.shape[1:])
     if core is not None:
       cell = lambda s, x: core.apply(params['core'], s, x)
       embedding, state = unroll_lib.unroll(
-          cell, state, embedding, first, initial_state(batch_size), remat=remat)
+          cell, state, core_inputs(embedding, inputs), inputs.first,
+          initial_state(batch_size), remat=remat)
     logits, value = head.apply(params['head'], embedding)
     return NetOutput(logits, value), state
 
-  def step(params, observation, first, state):
-    add_time = lambda x: x[None]
-    output, state = unroll(params, jax.tree.map(add_time, observation), first[None], state)
+  def step(params, inputs: NetInputs, state):
+    output, state = unroll(params, jax.tree.map(lambda x: x[None], inputs), state)
     return jax.tree.map(lambda x: x[0], output), state
 
   return Network(init=init, initial_state=initial_state, unroll=unroll, step=step)

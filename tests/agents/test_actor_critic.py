@@ -9,6 +9,8 @@ from agents.actor_critic import agent as agent_lib
 from agents.actor_critic import loss as loss_lib
 from configs import actor_critic as configs
 from core import types
+from envs import base
+from envs import cue_memory
 from envs import registry
 
 T, B = 5, 3
@@ -40,13 +42,16 @@ def _trajectory(spec, agent, key):
       reward=jax.random.normal(keys[2], (T, B)),
       discount=jnp.ones((T, B)).at[2, 1].set(0.0),
       behaviour_extras=loss_lib.ActorExtras(
-          logits=jax.random.normal(keys[3], (T, B, spec.num_actions))),
+          logits=jax.random.normal(keys[3], (T, B, spec.num_actions)),
+          prev_reward=jax.random.normal(keys[4], (T, B)) * (1 - first[:T]),
+          prev_action=jax.random.randint(keys[5], (T, B), 0, spec.num_actions) * (1 - first[:T])),
       agent_state=agent.initial_state(B))
 
 
-def _check_loss_matches_numpy(core):
+def _check_loss_matches_numpy(core, prev_inputs=False):
   config = configs.get_config('cartpole').agent
   config.core = core
+  config.lstm_prev_inputs = prev_inputs
   config.entropy_cost = 0.03
   spec = registry.make('cartpole').spec
   agent = agent_lib.make_agent(spec, config)
@@ -55,7 +60,7 @@ def _check_loss_matches_numpy(core):
   params = agent.init(jax.random.PRNGKey(1), traj.observation[0])
   loss, metrics = jax.jit(agent.loss)(params, traj)
 
-  out, _ = network.unroll(params, traj.observation, traj.first, traj.agent_state)
+  out, _ = network.unroll(params, loss_lib.unroll_inputs(traj), traj.agent_state.core)
   logits = np.asarray(out.logits, np.float64)
   values = np.asarray(out.value, np.float64)
   log_pi = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
@@ -84,6 +89,41 @@ def test_feedforward_vtrace_loss_matches_independent_computation():
 
 def test_lstm_vtrace_loss_matches_independent_computation():
   _check_loss_matches_numpy('lstm')
+  _check_loss_matches_numpy('lstm', prev_inputs=True)
+
+
+def test_learner_recomputes_exactly_what_the_actor_computed():
+  """Acting step by step and the learner's unroll agree across episode boundaries."""
+  config = configs.get_config('cartpole,lstm').agent
+  config.lstm_prev_inputs = True
+  env = base.batched(base.auto_reset(cue_memory.make(num_cues=2, delay=1)), B)
+  agent = agent_lib.make_agent(env.spec, config)
+  env_state, timestep = env.reset(jax.random.PRNGKey(0))
+  params = agent.init(jax.random.PRNGKey(1), timestep.observation)
+  state = agent.initial_state(B)
+  # Run a while first so the unroll starts mid-episode with a nonzero state.
+  records = []
+  for t in range(2 + 3 * T):
+    if t == 2:
+      start_state, records = state, []
+    action, extras, state = agent.step(params, jax.random.PRNGKey(t), timestep, state)
+    env_state, next_timestep = env.step(env_state, action)
+    records.append((timestep, action, extras, next_timestep))
+    timestep = next_timestep
+  stack = lambda xs: jax.tree.map(lambda *x: jnp.stack(x), *xs)
+  steps, actions, extras, nexts = (stack(r) for r in zip(*records))
+  traj = types.Trajectory(
+      observation=jnp.concatenate([steps.observation, timestep.observation[None]]),
+      first=jnp.concatenate([steps.first, timestep.first[None]]),
+      action=actions, reward=nexts.reward,
+      discount=nexts.discount * (1 - nexts.last), behaviour_extras=extras,
+      agent_state=start_state)
+  assert bool(jnp.any(traj.first[1:]))  # the unroll crosses episode boundaries
+  network = agent_lib.make_network(env.spec, config)
+  out, _ = network.unroll(params, loss_lib.unroll_inputs(traj), start_state.core)
+  np.testing.assert_allclose(out.logits[:-1], extras.logits, atol=1e-5)
+  _, metrics = agent.loss(params, traj)
+  np.testing.assert_allclose(metrics['mean_rho'], 1.0, atol=1e-5)
 
 
 def test_lstm_step_resets_state_at_episode_start():
@@ -92,7 +132,8 @@ def test_lstm_step_resets_state_at_episode_start():
   agent = agent_lib.make_agent(spec, config)
   obs = jnp.ones((2, 4))
   params = agent.init(jax.random.PRNGKey(0), obs)
-  state = jax.tree.map(lambda z: z + 1.0, agent.initial_state(2))
+  fresh_state = agent.initial_state(2)
+  state = fresh_state._replace(core=jax.tree.map(lambda z: z + 1.0, fresh_state.core))
   ts = types.TimeStep(obs, jnp.zeros(2), jnp.ones(2), jnp.array([True, False]),
                       jnp.zeros(2, bool))
   _, extras, _ = agent.step(params, jax.random.PRNGKey(1), ts, state)

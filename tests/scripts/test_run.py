@@ -13,6 +13,7 @@ import pytest
 from agents import registry as agent_registry
 from configs import actor_critic as configs
 from core import experiment
+from core.runtime import on_device_train
 from core import metrics as metrics_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def test_smoke_variant_trains_and_fills_the_workdir(tmp_path, variants):
   experiment.validate(config, agent_registry.names(), agent_registry.get('actor_critic').validate)
   result = experiment.train(config, tmp_path, agent_registry.get('actor_critic').make_agent,
                             print_fn=lambda s: None)
-  assert result.updates == experiment.total_updates(config)
+  assert result.updates == on_device_train.total_updates(config)
   for name in ('config.json', 'provenance.json', 'metrics.jsonl'):
     assert (tmp_path / name).is_file(), name
   assert list((tmp_path / 'tensorboard').iterdir())
@@ -101,7 +102,7 @@ def test_killed_run_resumes_and_the_step_counter_continues(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   saved = max(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
-  assert 0 < saved < experiment.total_updates(_config(args))
+  assert 0 < saved < on_device_train.total_updates(_config(args))
 
   resumed = _run(args)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -111,7 +112,7 @@ def test_killed_run_resumes_and_the_step_counter_continues(tmp_path):
   steps = [r['step'] for r in metrics_lib.read_metrics(tmp_path / 'metrics.jsonl')]
   after = steps[steps.index(max(s for s in steps if s <= resumed_from)) + 1:]
   assert after and min(after) > resumed_from  # the counter continues, it does not restart
-  assert max(steps) == experiment.total_updates(_config(args))
+  assert max(steps) == on_device_train.total_updates(_config(args))
   assert list(tmp_path.glob('provenance.resume-*.json'))
 
 

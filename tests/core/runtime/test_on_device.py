@@ -11,15 +11,15 @@ import numpy as np
 
 from agents.actor_critic import agent as agent_lib
 from configs import actor_critic as configs
-from core import experiment
+from core.runtime import on_device_train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
 def _train(config, num_calls=None):
-  runtime = experiment.build(config, agent_lib.make_agent)
+  runtime = on_device_train.build(config, agent_lib.make_agent)
   state = runtime.init(jax.random.PRNGKey(config.seed))
-  calls = num_calls or experiment.total_updates(config) // runtime.updates_per_call
+  calls = num_calls or on_device_train.total_updates(config) // runtime.updates_per_call
   for _ in range(calls):
     state, metrics = runtime.update(state)
   return runtime, state, jax.device_get(metrics)
@@ -52,13 +52,13 @@ _SHARDED = textwrap.dedent('''
     import json, jax, numpy as np
     from agents.actor_critic import agent as agent_lib
     from configs import actor_critic as configs
-    from core import experiment
+    from core.runtime import on_device_train
     out = {}
     for devices in (1, 8):
       config = configs.get_config('memory,smoke')
       config.runtime.num_envs = 16
       config.runtime.num_devices = devices
-      runtime = experiment.build(config, agent_lib.make_agent)
+      runtime = on_device_train.build(config, agent_lib.make_agent)
       state = runtime.init(jax.random.PRNGKey(0))
       for _ in range(2):
         state, metrics = runtime.update(state)

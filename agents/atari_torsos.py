@@ -1,0 +1,63 @@
+"""The IMPALA paper's Atari torsos (arXiv 1802.01561, Fig. 3), on recurrax's CPU-fast layers.
+
+Frames arrive as uint8 ``[N, 84, 84, C]`` (NHWC) and are scaled to [0, 1] here, so the
+host-to-device copy stays uint8. ``conv_implementation`` picks ``agents.conv``'s path
+('auto': matmul-based on CPU, XLA's convolution elsewhere).
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from agents import conv
+
+
+def _frames(x):
+  return x.astype(jnp.float32) / 255.0
+
+
+class ShallowTorso(nn.Module):
+  """Conv 16×8×8 stride 4, conv 32×4×4 stride 2, dense 256 (the A3C/DQN-2013 net)."""
+  conv_implementation: str = 'auto'
+
+  @nn.compact
+  def __call__(self, x):
+    impl = self.conv_implementation
+    x = _frames(x)
+    x = nn.relu(conv.Conv(16, (8, 8), strides=(4, 4), padding='VALID',
+                          implementation=impl)(x))
+    x = nn.relu(conv.Conv(32, (4, 4), strides=(2, 2), padding='VALID',
+                          implementation=impl)(x))
+    x = x.reshape((x.shape[0], -1))
+    return nn.relu(nn.Dense(256)(x))
+
+
+class ResidualBlock(nn.Module):
+  """relu -> conv 3×3 -> relu -> conv 3×3, plus the input."""
+  channels: int
+  conv_implementation: str = 'auto'
+
+  @nn.compact
+  def __call__(self, x):
+    impl = self.conv_implementation
+    y = conv.Conv(self.channels, (3, 3), implementation=impl)(nn.relu(x))
+    y = conv.Conv(self.channels, (3, 3), implementation=impl)(nn.relu(y))
+    return x + y
+
+
+class DeepTorso(nn.Module):
+  """Three sections (16, 32, 32 channels) of conv 3×3, max-pool 3×3 stride 2 and two
+  residual blocks; then relu and dense 256."""
+  channels: tuple[int, ...] = (16, 32, 32)
+  conv_implementation: str = 'auto'
+
+  @nn.compact
+  def __call__(self, x):
+    impl = self.conv_implementation
+    x = _frames(x)
+    for channels in self.channels:
+      x = conv.Conv(channels, (3, 3), implementation=impl)(x)
+      x = conv.max_pool(x, (3, 3), strides=(2, 2), padding='SAME', implementation=impl)
+      x = ResidualBlock(channels, impl)(x)
+      x = ResidualBlock(channels, impl)(x)
+    x = nn.relu(x).reshape((x.shape[0], -1))
+    return nn.relu(nn.Dense(256)(x))

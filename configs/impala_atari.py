@@ -1,0 +1,126 @@
+"""IMPALA on Atari (arXiv 1802.01561): decoupled actors and learner, V-trace.
+
+Variants (``--config=configs/impala_atari.py:VARIANTS``, comma-separated, in order):
+  pong (default), breakout, or any ale-py game as ``game=<name>`` (e.g. ``game=seaquest``).
+  deep      the 15-layer ResNet torso instead of the shallow (A3C) one.
+  lstm      an LSTM (256) fed the previous reward and one-hot previous action.
+  sticky    sticky actions (repeat probability 0.25).
+  full_actions  the full 18-action set.
+  smoke     a few updates of a tiny run (tests).
+
+The paper's Atari settings: RMSProp (decay 0.99, ε 0.01, momentum 0), learning rate 6e-4
+decayed linearly to 0 over the frame budget, entropy cost 0.01, baseline cost 0.5,
+discount 0.99, global-norm clip 40, rewards clipped to [-1, 1], T = 20, B = 32, life loss
+ends a training episode (the reported return is the full game's). Frames count Atari
+frames (4 per agent step).
+
+  python scripts/run.py --config=configs/impala_atari.py:pong --workdir=runs/pong
+  2 CPU cores: Pong, 10M frames (see results/impala/ for the measured curve).
+"""
+
+import ml_collections
+
+from configs import actor_critic
+
+
+def _base() -> ml_collections.ConfigDict:
+  config = actor_critic.experiment_config()
+  config.total_frames = 10_000_000
+  config.target_return = 18.0
+  config.log_interval_s = 10.0
+  config.checkpoint_interval_s = 120.0
+  config.num_eval_episodes = 10
+
+  config.env = ml_collections.ConfigDict()
+  config.env.name = 'atari/pong'
+  config.env.kwargs = ml_collections.ConfigDict({
+      'sticky_actions': False,
+      'full_action_space': False,
+      'life_loss_ends_episode': True,
+  })
+
+  config.agent = actor_critic.agent_config()
+  config.agent.torso = 'shallow'
+  config.agent.lstm_size = 256
+  config.agent.lstm_prev_inputs = True
+  config.agent.discount = 0.99
+  config.agent.baseline_cost = 0.5
+  config.agent.entropy_cost = 0.01
+  config.agent.reward_clip = 1.0
+
+  config.optimizer = actor_critic.optimizer_config()
+  config.optimizer.learning_rate = 6e-4
+  config.optimizer.schedule = 'linear'
+  config.optimizer.decay = 0.99
+  config.optimizer.eps = 0.01
+  config.optimizer.momentum = 0.0
+  config.optimizer.max_grad_norm = 40.0
+
+  config.runtime = actor_critic.actor_learner_runtime()
+  return config
+
+
+def _game(name):
+  def apply(config):
+    config.env.name = f'atari/{name}'
+    config.target_return = {'pong': 18.0}.get(name, 0.0)
+    return config
+  return apply
+
+
+def _deep(config):
+  config.agent.torso = 'deep'
+  return config
+
+
+def _lstm(config):
+  config.agent.core = 'lstm'
+  return config
+
+
+def _sticky(config):
+  config.env.kwargs.sticky_actions = True
+  return config
+
+
+def _full_actions(config):
+  config.env.kwargs.full_action_space = True
+  return config
+
+
+def _smoke(config):
+  config.runtime.num_actors = 2
+  config.runtime.envs_per_actor = 2
+  config.runtime.batch_size = 4
+  config.runtime.unroll_length = 5
+  config.total_frames = 3 * 4 * 5 * 4
+  config.log_interval_s = 0.01
+  config.checkpoint_interval_s = 0.01
+  config.num_eval_episodes = 1
+  return config
+
+
+VARIANTS = {
+    'pong': _game('pong'),
+    'breakout': _game('breakout'),
+    'deep': _deep,
+    'lstm': _lstm,
+    'sticky': _sticky,
+    'full_actions': _full_actions,
+    'smoke': _smoke,
+}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The base config with the comma-separated variants in ``arg`` applied in order."""
+  config = _base()
+  for name in filter(None, (arg or 'pong').split(',')):
+    if name.startswith('game='):
+      config = _game(name[len('game='):])(config)
+    elif name in VARIANTS:
+      config = VARIANTS[name](config)
+    else:
+      raise ValueError(
+          f'configs/impala_atari.py: unknown variant {name!r}; expected one of: '
+          f'{", ".join(VARIANTS)} or game=<ale-py game>')
+  return config

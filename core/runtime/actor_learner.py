@@ -1,0 +1,345 @@
+"""The single-machine IMPALA runtime: actor threads, a trajectory queue, one learner.
+
+Each actor thread owns one host vector environment (``envs/host.py``) of ``N``
+environments and runs batched, jitted policy inference on the latest published
+parameters. Every ``T`` steps it enqueues an unroll: ``T + 1`` observations (the last one
+bootstraps and is also the first of the next unroll), the behaviour policy's extras, the
+recurrent state at the unroll's start, and the parameter version that acted.
+
+The learner takes ``B / N`` unrolls at a time, concatenates them along the batch axis,
+runs one jitted V-trace update and publishes the new parameters; actors pick them up at
+their next unroll without ever stopping. Policy lag is the learner's version minus the
+behaviour version of each unroll.
+
+Shutdown is cooperative: one ``threading.Event`` stops every loop, queue operations wait
+in short slices so they notice it, and an actor that raises stops the run and has its
+exception re-raised by the learner (``ActorError``) instead of leaving it waiting.
+"""
+
+import dataclasses
+import queue
+import threading
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from core import agent as agent_lib
+from core import parallel
+from core import types
+from envs import host
+
+_POLL_S = 0.05  # how often blocked queue operations look at the stop event
+
+
+class ActorError(RuntimeError):
+  """An actor thread raised; the run was stopped. The actor's exception is the cause."""
+
+
+class Unroll(NamedTuple):
+  trajectory: types.Trajectory  # numpy, [T(+1), N, ...]
+  behaviour_version: int        # the parameter version that acted
+  actor_id: int
+
+
+class LearnerState(NamedTuple):
+  """What the learner checkpoints: parameters, optimiser state and its update count.
+
+  Host environments are not checkpointed: a resumed run starts fresh episodes.
+  """
+  params: Any
+  opt_state: Any
+  update: jax.Array  # int32 updates done
+
+
+@dataclasses.dataclass
+class ActorStats:
+  """Counters an actor updates and the driver reads (under ``lock``)."""
+  lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+  env_steps: int = 0
+  queue_wait_s: float = 0.0
+  inference_s: float = 0.0
+  env_s: float = 0.0
+  episode_returns: list = dataclasses.field(default_factory=list)
+  episode_lengths: list = dataclasses.field(default_factory=list)
+
+  def drain(self):
+    """Returns and resets the counters gathered since the last call."""
+    with self.lock:
+      out = dict(env_steps=self.env_steps, queue_wait_s=self.queue_wait_s,
+                 inference_s=self.inference_s, env_s=self.env_s,
+                 episode_returns=self.episode_returns, episode_lengths=self.episode_lengths)
+      self.env_steps, self.queue_wait_s, self.inference_s, self.env_s = 0, 0.0, 0.0, 0.0
+      self.episode_returns, self.episode_lengths = [], []
+    return out
+
+
+class ParameterStore:
+  """The latest parameters and their version; readers never block the writer for long."""
+
+  def __init__(self, params, version: int = 0):
+    self._lock = threading.Lock()
+    self._params, self._version = params, version
+
+  def publish(self, params, version: int):
+    with self._lock:
+      self._params, self._version = params, version
+
+  def latest(self):
+    with self._lock:
+      return self._params, self._version
+
+
+class Actor(threading.Thread):
+  """Steps one host vector environment and enqueues unrolls of ``unroll_length`` steps."""
+
+  def __init__(self, actor_id: int, make_env: Callable[[], host.HostVectorEnv],
+               policy_step: Callable, initial_state: Callable[[int], Any],
+               store: ParameterStore, trajectories: queue.Queue, stop: threading.Event,
+               *, unroll_length: int, seed: int):
+    super().__init__(name=f'actor-{actor_id}', daemon=True)
+    self.actor_id, self._make_env, self._policy_step = actor_id, make_env, policy_step
+    self._initial_state, self._store, self._queue = initial_state, store, trajectories
+    self._stop_event, self._unroll_length, self._seed = stop, unroll_length, seed
+    self.stats = ActorStats()
+    self.error: BaseException | None = None
+
+  def run(self):
+    try:
+      self._loop()
+    except BaseException as e:  # pylint: disable=broad-except
+      self.error = e
+      self._stop_event.set()
+
+  def _put(self, item) -> bool:
+    start = time.monotonic()
+    while not self._stop_event.is_set():
+      try:
+        self._queue.put(item, timeout=_POLL_S)
+        with self.stats.lock:
+          self.stats.queue_wait_s += time.monotonic() - start
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def _loop(self):
+    env = self._make_env()
+    try:
+      n, T = env.num_envs, self._unroll_length
+      step = env.reset(self._seed)
+      timestep = step.timestep
+      state = self._initial_state(n)
+      key = jax.random.PRNGKey(self._seed)
+      while not self._stop_event.is_set():
+        params, version = self._store.latest()
+        start_state = jax.device_get(state)
+        observations, firsts, actions, rewards, discounts, extras = [], [], [], [], [], []
+        for _ in range(T):
+          key, step_key = jax.random.split(key)
+          t0 = time.monotonic()
+          action, extra, state = self._policy_step(params, step_key, timestep, state)
+          action = np.asarray(action)
+          t1 = time.monotonic()
+          step = env.step(action)
+          t2 = time.monotonic()
+          observations.append(timestep.observation)
+          firsts.append(timestep.first)
+          actions.append(action)
+          extras.append(extra)
+          nxt = step.timestep
+          rewards.append(nxt.reward)
+          # After an auto-reset there is no final state to bootstrap from (types.py).
+          discounts.append(nxt.discount * (1.0 - nxt.last))
+          timestep = nxt
+          ended = ~np.isnan(step.episode_return)
+          with self.stats.lock:
+            self.stats.env_steps += n
+            self.stats.inference_s += t1 - t0
+            self.stats.env_s += t2 - t1
+            if ended.any():
+              self.stats.episode_returns.extend(step.episode_return[ended].tolist())
+              self.stats.episode_lengths.extend(step.episode_length[ended].tolist())
+        observations.append(timestep.observation)
+        firsts.append(timestep.first)
+        trajectory = types.Trajectory(
+            observation=np.stack(observations),
+            first=np.stack(firsts),
+            action=np.stack(actions),
+            reward=np.stack(rewards).astype(np.float32),
+            discount=np.stack(discounts).astype(np.float32),
+            behaviour_extras=jax.tree.map(lambda *x: np.stack(x), *jax.device_get(extras)),
+            agent_state=start_state)
+        if not self._put(Unroll(trajectory, version, self.actor_id)):
+          return
+    finally:
+      env.close()
+
+
+class Session:
+  """A running set of actors feeding one learner; use as a context manager.
+
+  ``step(state)`` takes one batch from the queue, updates, publishes the parameters and
+  returns ``(state, metrics)``. Leaving the context stops and joins every actor, whether
+  the run finished, an actor failed, or the user pressed Ctrl-C.
+  """
+
+  def __init__(self, runtime: 'ActorLearner', state: LearnerState):
+    self._rt = runtime
+    self._stop_event = threading.Event()
+    self._queue = queue.Queue(maxsize=runtime.queue_capacity)
+    self._store = ParameterStore(runtime.actor_params(state.params), int(state.update))
+    self.actors = [
+        Actor(i, lambda i=i: runtime.make_env(i), runtime.policy_step,
+              runtime.agent.initial_state, self._store, self._queue, self._stop_event,
+              unroll_length=runtime.unroll_length, seed=runtime.seed + 1000 * (i + 1) +
+              int(state.update))
+        for i in range(runtime.num_actors)]
+    self.learner_wait_s = 0.0
+
+  def __enter__(self):
+    for actor in self.actors:
+      actor.start()
+    return self
+
+  def __exit__(self, *exc_info):
+    self.close()
+
+  def close(self, timeout_s: float = 30.0):
+    self._stop_event.set()
+    deadline = time.monotonic() + timeout_s
+    for actor in self.actors:
+      actor.join(max(0.0, deadline - time.monotonic()))
+
+  def _raise_actor_error(self):
+    for actor in self.actors:
+      if actor.error is not None:
+        raise ActorError(f'{actor.name} failed: {actor.error!r}') from actor.error
+
+  def _get(self) -> Unroll:
+    start = time.monotonic()
+    while True:
+      self._raise_actor_error()
+      if self._stop_event.is_set():
+        raise ActorError('the actors were stopped')
+      try:
+        item = self._queue.get(timeout=_POLL_S)
+        self.learner_wait_s += time.monotonic() - start
+        return item
+      except queue.Empty:
+        continue
+
+  def queue_fill(self) -> float:
+    return self._queue.qsize() / self._queue.maxsize
+
+  def step(self, state: LearnerState):
+    unrolls = [self._get() for _ in range(self._rt.unrolls_per_batch)]
+    batch = jax.tree.map(lambda *x: np.concatenate(x, axis=1),
+                         *[u.trajectory._replace(agent_state=()) for u in unrolls])
+    agent_state = jax.tree.map(lambda *x: np.concatenate(x, axis=0),
+                               *[u.trajectory.agent_state for u in unrolls])
+    batch = batch._replace(agent_state=agent_state)
+    version = int(state.update)
+    lags = [version - u.behaviour_version for u in unrolls]
+    state, metrics = self._rt.update(state, self._rt.put_batch(batch))
+    self._store.publish(self._rt.actor_params(state.params), version + 1)
+    metrics = dict(metrics, policy_lag=float(np.mean(lags)), policy_lag_max=float(max(lags)))
+    return state, metrics
+
+  def drain_actor_stats(self) -> dict:
+    """Pools the actors' counters since the last call."""
+    pooled = [actor.stats.drain() for actor in self.actors]
+    out = {k: sum(p[k] for p in pooled) for k in
+           ('env_steps', 'queue_wait_s', 'inference_s', 'env_s')}
+    out['episode_returns'] = [r for p in pooled for r in p['episode_returns']]
+    out['episode_lengths'] = [r for p in pooled for r in p['episode_lengths']]
+    return out
+
+
+class ActorLearner:
+  """Builds the pieces of an actor-learner run; ``start(state)`` launches the actors.
+
+  Args:
+    agent: the agent's pure functions.
+    make_env: ``actor_id -> HostVectorEnv``; called inside each actor thread.
+    spec: the environments' ``EnvSpec`` (for the parameters' example input).
+    optimizer: applied to the gradient of ``agent.loss``.
+    num_actors: actor threads.
+    envs_per_actor: environments in each actor's vector env (N).
+    batch_size: environments' unrolls per learner batch (B); a multiple of N.
+    unroll_length: T.
+    queue_capacity: unrolls (of N environments each) the queue holds.
+    seed: seeds the environments and the actors' sampling.
+    learner_mesh: shard each learner batch over this mesh's ``data`` axis (parameters
+      replicated; XLA all-reduces the gradients). Actors act with a single-device copy.
+  """
+
+  def __init__(self, agent: agent_lib.Agent, make_env: Callable[[int], host.HostVectorEnv],
+               spec, optimizer: optax.GradientTransformation, *, num_actors: int,
+               envs_per_actor: int, batch_size: int, unroll_length: int,
+               queue_capacity: int = 4, seed: int = 0,
+               learner_mesh: jax.sharding.Mesh | None = None):
+    for name, value in (('num_actors', num_actors), ('envs_per_actor', envs_per_actor),
+                        ('batch_size', batch_size), ('unroll_length', unroll_length),
+                        ('queue_capacity', queue_capacity)):
+      if not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    if batch_size % envs_per_actor:
+      raise ValueError(f'batch_size={batch_size} must be a multiple of '
+                       f'envs_per_actor={envs_per_actor}')
+    self.agent, self.make_env, self.spec, self.optimizer = agent, make_env, spec, optimizer
+    self.num_actors, self.envs_per_actor = num_actors, envs_per_actor
+    self.batch_size, self.unroll_length = batch_size, unroll_length
+    self.queue_capacity, self.seed = queue_capacity, seed
+    self.unrolls_per_batch = batch_size // envs_per_actor
+    self.frames_per_update = batch_size * unroll_length
+    if learner_mesh is not None:
+      parallel.check_divisible(batch_size, learner_mesh, 'batch_size')
+    self.learner_mesh = learner_mesh
+    self.policy_step = jax.jit(agent.step)
+    self.update = jax.jit(self._update)
+
+  def init(self, key) -> LearnerState:
+    example = jnp.zeros((1,) + tuple(self.spec.observation_shape), self.spec.observation_dtype)
+    params = self.agent.init(key, example)
+    state = LearnerState(params, self.optimizer.init(params), jnp.zeros((), jnp.int32))
+    return self.place_state(state)
+
+  def place_state(self, state: LearnerState) -> LearnerState:
+    """Replicates the learner state over the learner mesh (a no-op without one)."""
+    if self.learner_mesh is None:
+      return state
+    return jax.device_put(state, parallel.replicated(self.learner_mesh))
+
+  def put_batch(self, batch: types.Trajectory) -> types.Trajectory:
+    """Moves a host batch to the learner's devices, split along the batch axis."""
+    if self.learner_mesh is None:
+      return jax.device_put(batch)
+    time_major = jax.sharding.NamedSharding(
+        self.learner_mesh, jax.sharding.PartitionSpec(None, parallel.DATA_AXIS))
+    batch_major = parallel.batch_sharded(self.learner_mesh)
+    shardings = batch._replace(**{
+        field: jax.tree.map(lambda _: time_major, getattr(batch, field))
+        for field in batch._fields if field != 'agent_state'})
+    shardings = shardings._replace(
+        agent_state=jax.tree.map(lambda _: batch_major, batch.agent_state))
+    return jax.device_put(batch, shardings)
+
+  def actor_params(self, params):
+    """A single-device view of (replicated) parameters for the actors' inference."""
+    if self.learner_mesh is None:
+      return params
+    return jax.tree.map(lambda x: x.addressable_shards[0].data, params)
+
+  def _update(self, state: LearnerState, trajectory: types.Trajectory):
+    grads, metrics = jax.grad(self.agent.loss, has_aux=True)(state.params, trajectory)
+    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
+    return LearnerState(params, opt_state, state.update + 1), metrics
+
+  def start(self, state: LearnerState) -> Session:
+    return Session(self, state)
