@@ -6,6 +6,10 @@ Variants (``--config=configs/impala_atari.py:VARIANTS``, comma-separated, in ord
   lstm      an LSTM (256) fed the previous reward and one-hot previous action.
   sticky    sticky actions (repeat probability 0.25).
   full_actions  the full 18-action set.
+  small_batch  B = 16, T = 10: four times the updates per frame. The paper's B = 32, T = 20
+            spends 2,560 Atari frames per update, so a 10M-frame budget holds only ~3,900
+            updates (the paper trains 200M frames); Pong did not leave -20 in 10M frames
+            with it (results/impala/README.md).
   smoke     a few updates of a tiny run (tests).
 
 The paper's Atari settings: RMSProp (decay 0.99, ε 0.01, momentum 0), learning rate 6e-4
@@ -88,6 +92,13 @@ def _full_actions(config):
   return config
 
 
+def _small_batch(config):
+  config.runtime.batch_size = 16
+  config.runtime.unroll_length = 10
+  config.runtime.envs_per_actor = 16
+  return config
+
+
 def _smoke(config):
   config.runtime.num_actors = 2
   config.runtime.envs_per_actor = 2
@@ -107,6 +118,7 @@ VARIANTS = {
     'lstm': _lstm,
     'sticky': _sticky,
     'full_actions': _full_actions,
+    'small_batch': _small_batch,
     'smoke': _smoke,
 }
 

@@ -31,6 +31,8 @@ _FRAMES = flags.DEFINE_integer('frames', 10_000_000, 'Atari frames per game.')
 _RUNS = flags.DEFINE_string('runs', 'runs/reproduce_impala', 'Parent of the per-game workdirs.')
 _OUT = flags.DEFINE_string('out', 'results/impala', 'Where the table and plots go.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of every run.')
+_VARIANTS = flags.DEFINE_string('variants', '', 'Extra configs/impala_atari.py variants, '
+                                'comma-separated (e.g. small_batch).')
 
 # What the paper's setting should reach; the per-game scores of the paper are for 200M
 # frames and are not restated here (REFERENCE.md §3 gives only Atari-57 aggregates).
@@ -66,15 +68,16 @@ def main(argv):
   family = agent_registry.get('actor_critic')
   rows = []
   for game in _GAMES.value:
-    config = impala_atari.get_config(f'game={game}')
+    config = impala_atari.get_config(','.join(filter(None, [f'game={game}', _VARIANTS.value])))
     config.total_frames = _FRAMES.value
     config.seed = _SEED.value
     experiment.validate(config, agent_registry.names(), family.validate)
-    workdir = pathlib.Path(_RUNS.value) / game
+    workdir = pathlib.Path(_RUNS.value) / '-'.join(filter(None, [game, _VARIANTS.value]))
     result = experiment.train(config, workdir, family.make_agent)
-    summary = dict(_summary(workdir), game=game, wall_time_s=result.wall_time_s)
+    summary = dict(_summary(workdir), game=game, variants=_VARIANTS.value or 'paper',
+                   wall_time_s=result.wall_time_s)
     rows.append(summary)
-    for path in plots.plot_metrics(workdir / 'metrics.jsonl', out / game, x='frames',
+    for path in plots.plot_metrics(workdir / 'metrics.jsonl', out / workdir.name, x='frames',
                                    keys=['episode_return', 'env_fps', 'entropy']):
       print(f'plot: {path}')
 
