@@ -2,6 +2,7 @@ r"""Times an IMPALA torso's update with the standard and the matmul convolution.
 
   python scripts/bench_conv.py                        # batch 640 (= T 20 x B 32) for both nets
   python scripts/bench_conv.py --deep_batch=128 --repeats=3
+  RECURRAX_TCMALLOC=0 python scripts/bench_conv.py    # with glibc's malloc instead
 
 Prints one JSON object: for the shallow net (8x8/4 and 4x4/2 convolutions) and the deep net
 (three sections of 3x3 convolutions, a 3x3/2 max-pool and two residual blocks), the median
@@ -10,10 +11,17 @@ implementation; the useful GFLOP/s (forward, kernel gradients, and input gradien
 but the first layer); ``speedup`` = standard time / matmul time; and, from the same process,
 the GFLOP/s of a 2048x2048 float32 matrix multiply as the machine's yardstick. Both
 implementations are timed in alternation, so load from other processes hits both alike;
-compare numbers only within one output.
+compare numbers only within one output. Like the training scripts, it preloads tcmalloc
+where installed (``tcmalloc`` in the output says whether): the standard layers' gradients
+allocate large temporary buffers, and under glibc's malloc they ran ~2.4x slower.
 """
 
-import json
+from core import launch  # pylint: disable=g-bad-import-order
+
+if __name__ == '__main__':
+  launch.preload_tcmalloc()  # before JAX starts; see core/launch.py
+
+import json  # pylint: disable=g-import-not-at-top,wrong-import-position
 import os
 import statistics
 import time
@@ -122,10 +130,11 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 
 def bench_torso(torso_cls, batch: int, repeats: int, warmup: int) -> dict:
   """Times one update of ``torso_cls`` per implementation; returns the JSON record."""
-  key_frames, key_init = jax.random.split(jax.random.PRNGKey(0))
-  frames = jax.random.randint(key_frames, (batch,) + FRAME_SHAPE, 0, 256).astype(jnp.uint8)
+  frames = jnp.asarray(np.random.default_rng(0).integers(0, 256, (batch,) + FRAME_SHAPE),
+                       jnp.uint8)
   torsos = {impl: torso_cls(implementation=impl) for impl in IMPLEMENTATIONS}
-  params = torsos['standard'].init(key_init, frames[:1].astype(jnp.float32))
+  params = jax.jit(torsos['standard'].init)(jax.random.PRNGKey(0),
+                                            frames[:1].astype(jnp.float32))
   flops = update_flops(torsos['standard'], params, frames)
   seconds = time_alternating({impl: make_update(t) for impl, t in torsos.items()},
                              (params, frames), repeats, warmup)
@@ -145,6 +154,7 @@ def benchmark(batch: int, deep_batch: int, repeats: int, warmup: int) -> dict:
       'auto_picks': conv.resolve_implementation('auto'),
       'cpu_count': os.cpu_count(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
+      'tcmalloc': 'tcmalloc' in os.environ.get('LD_PRELOAD', ''),
       'repeats': repeats,
       'matmul_2048_gflops': round(matmul_gflops(), 1),
       'shallow': bench_torso(ShallowTorso, batch, repeats, warmup),

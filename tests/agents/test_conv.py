@@ -1,0 +1,321 @@
+"""Tests of agents/conv.py: the matmul convolution and max-pool equal flax's layers."""
+
+import functools
+import importlib.util
+import itertools
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents import conv
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# (name, input shape, features, kernel, strides, padding).
+CONV_CASES = [
+    ('shallow_8x8_s4', (2, 84, 84, 4), 16, (8, 8), (4, 4), 'VALID'),
+    ('shallow_4x4_s2', (2, 20, 20, 16), 32, (4, 4), (2, 2), 'VALID'),
+    ('deep_84', (1, 84, 84, 4), 16, (3, 3), (1, 1), 'SAME'),
+    ('deep_42', (2, 42, 42, 16), 32, (3, 3), (1, 1), 'SAME'),
+    ('deep_21', (2, 21, 21, 32), 32, (3, 3), (1, 1), 'SAME'),
+    ('stride3_same_k4', (3, 13, 10, 3), 5, (4, 4), (3, 3), 'SAME'),
+    ('stride3_valid_odd', (2, 12, 9, 3), 4, (3, 3), (3, 3), 'VALID'),
+    ('even_kernel_same', (2, 9, 14, 2), 3, (4, 4), (1, 1), 'SAME'),
+    ('non_square', (2, 10, 11, 3), 4, (2, 5), (2, 1), 'SAME'),
+    ('stride_over_kernel', (2, 7, 8, 3), 2, (1, 1), (2, 2), 'SAME'),
+]
+
+POOL_CASES = [
+    ('deep_84', (2, 84, 84, 16), (3, 3), (2, 2), 'SAME'),
+    ('deep_42', (2, 42, 42, 32), (3, 3), (2, 2), 'SAME'),
+    ('deep_21', (2, 21, 21, 32), (3, 3), (2, 2), 'SAME'),
+    ('odd_valid', (3, 10, 7, 3), (2, 3), (1, 2), 'VALID'),
+    ('stride3_same', (2, 9, 8, 3), (4, 2), (3, 1), 'SAME'),
+]
+
+
+def _normal(seed, shape):
+  # numpy, not jax.random: each new shape would cost jax.random a compilation of ~1 s here.
+  return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
+def _assert_close(actual, expected, rtol=1e-4):
+  """Max-norm relative closeness: |actual - expected|_inf <= rtol * |expected|_inf."""
+  actual, expected = np.asarray(actual), np.asarray(expected)
+  assert actual.shape == expected.shape, (actual.shape, expected.shape)
+  scale = max(np.max(np.abs(expected)), 1e-30)
+  np.testing.assert_array_less(np.max(np.abs(actual - expected)), rtol * scale)
+
+
+def _primitives(jaxpr):
+  """Names of all primitives in a jaxpr, nested jaxprs (scan, pjit, custom_vjp) included."""
+  names = set()
+  for eqn in jaxpr.eqns:
+    names.add(eqn.primitive.name)
+    for value in eqn.params.values():
+      for inner in (value if isinstance(value, (tuple, list)) else (value,)):
+        inner = getattr(inner, 'jaxpr', inner)
+        if hasattr(inner, 'eqns'):
+          names |= _primitives(inner)
+  return names
+
+
+def _outputs_and_grads(apply_fns, params, x, cotangent):
+  """Per apply_fn: its output, and the gradients of <output, cotangent> w.r.t. params, x.
+
+  One jitted function for all of them: compiling is most of these tests' time.
+  """
+  def functional(apply_fn, params, x):
+    y = apply_fn(params, x)
+    return jnp.sum(y * cotangent), y
+
+  def run(params, x):
+    return {name: jax.grad(functools.partial(functional, fn), (0, 1), has_aux=True)(params, x)
+            for name, fn in apply_fns.items()}
+  return jax.jit(run)(params, x)
+
+
+@pytest.mark.parametrize('case', CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv_matches_flax(case):
+  _, shape, features, kernel_size, strides, padding = case
+  x = _normal(0, shape)
+  reference = nn.Conv(features, kernel_size, strides, padding=padding)
+  # A non-zero bias, so the bias is checked in the values too.
+  params = {'params': {'kernel': _normal(1, kernel_size + (shape[-1], features)),
+                       'bias': _normal(2, (features,))}}
+  cotangent = _normal(3, jax.eval_shape(reference.apply, params, x).shape)
+  apply_fns = {'flax': reference.apply}
+  for implementation in ('standard', 'matmul'):
+    apply_fns[implementation] = conv.Conv(features, kernel_size, strides, padding,
+                                          implementation=implementation).apply
+  results = _outputs_and_grads(apply_fns, params, x, cotangent)
+
+  (grad_params_ref, grad_x_ref), y_ref = results.pop('flax')
+  for (grad_params, grad_x), y in results.values():
+    _assert_close(y, y_ref)
+    _assert_close(grad_x, grad_x_ref)
+    _assert_close(grad_params['params']['kernel'], grad_params_ref['params']['kernel'])
+    _assert_close(grad_params['params']['bias'], grad_params_ref['params']['bias'])
+
+
+@pytest.mark.parametrize('case', CONV_CASES[:4:3], ids=[c[0] for c in CONV_CASES[:4:3]])
+def test_params_equal_flax_conv(case):
+  _, shape, features, kernel_size, strides, padding = case
+  x = jnp.zeros(shape)
+  key = jax.random.PRNGKey(3)
+  ours = jax.jit(conv.Conv(features, kernel_size, strides, padding).init)(key, x)
+  flax_params = jax.jit(nn.Conv(features, kernel_size, strides, padding=padding).init)(key, x)
+  assert jax.tree.structure(ours) == jax.tree.structure(flax_params)
+  assert ours['params']['kernel'].shape == kernel_size + (shape[-1], features)
+  assert ours['params']['bias'].shape == (features,)
+  jax.tree.map(np.testing.assert_array_equal, ours, flax_params)
+
+
+# Chunks of 4 and a remainder of 3; 2 steps of 2; 2 steps of 3 (the largest divisor <= 4).
+@pytest.mark.parametrize('batch, chunk_images', [(7, 4), (4, 2), (6, 4)])
+def test_matmul_batch_chunks_match_standard(batch, chunk_images):
+  """Scanning the batch in chunks (with a remainder or without) changes no number."""
+  x = _normal(0, (batch, 20, 20, 16))
+  kernel = _normal(1, (4, 4, 16, 8))
+  # Patch bytes per image: 9 x 9 outputs x 4 x 4 x 16 taps x 4 bytes.
+  chunk_bytes = chunk_images * 9 * 9 * 256 * 4
+  cotangent = _normal(2, (batch, 9, 9, 8))
+
+  apply_fns = {
+      impl: lambda kernel, x, impl=impl: conv.conv2d(x, kernel, (2, 2), 'VALID', impl,
+                                                     chunk_bytes=chunk_bytes)
+      for impl in ('standard', 'matmul')}
+  results = _outputs_and_grads(apply_fns, kernel, x, cotangent)
+  (dkernel, dx), y = results['matmul']
+  (dkernel_ref, dx_ref), y_ref = results['standard']
+  _assert_close(y, y_ref)
+  _assert_close(dx, dx_ref)
+  _assert_close(dkernel, dkernel_ref)
+
+
+_SHARDED_GRAD = """
+import json
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from agents import conv
+mesh = Mesh(np.array(jax.devices()), ('data',))
+rng = np.random.default_rng(0)
+x = jax.device_put(jnp.asarray(rng.standard_normal((16, 10, 10, 4)), jnp.float32),
+                   NamedSharding(mesh, PartitionSpec('data')))
+kernel = jnp.asarray(rng.standard_normal((3, 3, 4, 4)), jnp.float32)
+def grads(implementation):
+  def loss(kernel, x):  # 4 images of patches per scan step: 4 steps of 4.
+    y = conv.conv2d(x, kernel, (1, 1), 'SAME', implementation, chunk_bytes=4 * 100 * 36 * 4)
+    return jnp.sum(y * y)
+  return jax.jit(jax.grad(loss, (0, 1)))
+hlo = grads('matmul').lower(kernel, x).compile().as_text()
+errors = [float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+          for a, b in zip(grads('matmul')(kernel, x), grads('standard')(kernel, x))]
+print(json.dumps({'while': 'while' in hlo, 'all_gather': 'all-gather' in hlo,
+                  'errors': errors}))
+"""
+
+
+def test_matmul_batch_chunks_stay_partitioned_over_a_sharded_batch():
+  """With the batch sharded, every device runs its share of every scan step: no gathering."""
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             JAX_PLATFORMS='cpu')
+  proc = subprocess.run([sys.executable, '-c', _SHARDED_GRAD], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out['while']  # The scan over chunks is there...
+  assert not out['all_gather']  # ...and runs on each device's own examples...
+  assert max(out['errors']) < 1e-4  # ...to the standard convolution's gradients.
+
+
+def test_uint8_frames_and_leading_batch_axes_match_flax():
+  frames = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 2, 24, 28, 4)), jnp.uint8)
+  params = {'params': {'kernel': _normal(1, (8, 8, 4, 16)), 'bias': _normal(2, (16,))}}
+  y_ref = jax.jit(nn.Conv(16, (8, 8), (4, 4), padding='VALID').apply)(params, frames)
+  y = jax.jit(conv.Conv(16, (8, 8), (4, 4), 'VALID', implementation='matmul').apply)(
+      params, frames)
+  assert y.dtype == y_ref.dtype == jnp.float32
+  assert y.shape == (3, 2, 5, 6, 16)
+  _assert_close(y, y_ref)
+
+
+def test_float32_stays_float32():
+  x = jax.ShapeDtypeStruct((2, 9, 9, 3), jnp.float32)
+  module = conv.Conv(4, (3, 3), implementation='matmul')
+  params = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
+  assert jax.eval_shape(module.apply, params, x).dtype == jnp.float32
+  pool = functools.partial(conv.max_pool, window=(3, 3), strides=(2, 2), implementation='matmul')
+  assert jax.eval_shape(pool, x).dtype == jnp.float32
+
+
+@pytest.mark.parametrize('case', POOL_CASES, ids=[c[0] for c in POOL_CASES])
+def test_max_pool_matches_flax_without_ties(case):
+  _, shape, window, strides, padding = case
+  # Continuous random inputs: no two elements of a window are equal.
+  x = _normal(0, shape)
+  y_shape = jax.eval_shape(lambda x: nn.max_pool(x, window, strides, padding), x).shape
+  cotangent = _normal(1, y_shape)
+  apply_fns = {'flax': lambda _, x: nn.max_pool(x, window, strides, padding)}
+  for implementation in ('standard', 'matmul'):
+    apply_fns[implementation] = (
+        lambda _, x, impl=implementation: conv.max_pool(x, window, strides, padding, impl))
+  results = _outputs_and_grads(apply_fns, (), x, cotangent)
+  (_, grad_ref), y_ref = results.pop('flax')
+  for (_, grad), y in results.values():
+    np.testing.assert_array_equal(y, y_ref)
+    _assert_close(grad, grad_ref)
+
+
+def _first_max_reference(x, window, strides, pads):
+  """For each output (n, p, q, c): the input index of the window's first maximum (numpy)."""
+  n, h, w, c = x.shape
+  (ph, _), (pw, _) = pads
+  out_h = (h + sum(pads[0]) - window[0]) // strides[0] + 1
+  out_w = (w + sum(pads[1]) - window[1]) // strides[1] + 1
+  firsts = {}
+  for b, p, q, ch in itertools.product(range(n), range(out_h), range(out_w), range(c)):
+    best = None
+    for i, j in itertools.product(range(window[0]), range(window[1])):
+      r, s = p * strides[0] + i - ph, q * strides[1] + j - pw
+      if 0 <= r < h and 0 <= s < w and (best is None or x[b, r, s, ch] > x[best]):
+        best = (b, r, s, ch)
+    firsts[(b, p, q, ch)] = best
+  return firsts
+
+
+def test_max_pool_gradient_on_ties_goes_wholly_to_the_first_maximum():
+  """With ties, each window's gradient mass (one) lands on its first maximum only."""
+  window, strides = (3, 3), (2, 2)
+  # Values in {0, 1, 2}: nearly every window has tied maxima; windows overlap.
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 3, (1, 7, 9, 2)), jnp.float32)
+
+  @jax.jit
+  def per_output_grads(x):
+    """Row k: the gradient of output k (flattened) w.r.t. x, ours and flax's."""
+    def rows(pool):
+      y, pool_vjp = jax.vjp(pool, x)
+      basis = jnp.eye(y.size).reshape((y.size,) + y.shape)
+      return y, jax.vmap(lambda ct: pool_vjp(ct)[0])(basis)
+    return (rows(lambda x: conv.max_pool(x, window, strides, 'SAME', 'matmul')),
+            rows(lambda x: nn.max_pool(x, window, strides, 'SAME'))[1])
+
+  (y, grads), grads_ref = per_output_grads(x)
+  grads = np.asarray(grads)
+  # 'SAME' for 7 -> 4 rows pads 1 + 1; for 9 -> 5 columns pads 1 + 1.
+  firsts = _first_max_reference(np.asarray(x), window, strides, ((1, 1), (1, 1)))
+  for k, out_index in enumerate(np.ndindex(y.shape)):
+    np.testing.assert_allclose(grads[k].sum(), 1.0)
+    assert np.count_nonzero(grads[k]) == 1
+    assert grads[k][firsts[out_index]] == 1.0
+    assert x[firsts[out_index]] == y[out_index]
+  # reduce_window's gradient breaks ties the same way.
+  np.testing.assert_array_equal(grads, grads_ref)
+
+
+def test_max_pool_keeps_leading_batch_axes():
+  x = _normal(0, (2, 3, 9, 9, 2))
+  y = conv.max_pool(x, (3, 3), (2, 2), 'SAME', 'matmul')
+  np.testing.assert_array_equal(y, nn.max_pool(x, (3, 3), (2, 2), 'SAME'))
+
+
+def test_auto_resolves_to_matmul_on_cpu_only():
+  expected = 'matmul' if jax.default_backend() == 'cpu' else 'standard'
+  assert conv.resolve_implementation('auto') == expected
+  assert conv.resolve_implementation() == expected
+  assert conv.resolve_implementation('standard') == 'standard'
+  with pytest.raises(ValueError, match='implementation'):
+    conv.resolve_implementation('fast')
+
+
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
+def test_auto_on_cpu_traces_no_convolution_or_reduce_window():
+  x = jax.ShapeDtypeStruct((2, 21, 21, 8), jnp.float32)
+
+  def torso(implementation):
+    module = conv.Conv(8, (3, 3), implementation=implementation)
+    params = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
+    def loss(params, x):
+      y = module.apply(params, x)
+      return jnp.sum(conv.max_pool(y, (3, 3), (2, 2), 'SAME', implementation))
+    return jax.make_jaxpr(jax.value_and_grad(loss))(params, x).jaxpr
+
+  auto, standard = _primitives(torso('auto')), _primitives(torso('standard'))
+  assert 'conv_general_dilated' in standard and 'reduce_window_max' in standard
+  assert 'conv_general_dilated' not in auto
+  assert not any(name.startswith(('reduce_window', 'select_and')) for name in auto)
+  assert 'dot_general' in auto
+
+
+def test_bad_arguments_raise_clear_errors():
+  x = jnp.zeros((1, 8, 8, 3))
+  with pytest.raises(ValueError, match='padding'):
+    conv.conv2d(x, jnp.zeros((3, 3, 3, 4)), (1, 1), 'CIRCULAR')
+  with pytest.raises(ValueError, match='channels'):
+    conv.conv2d(x, jnp.zeros((3, 3, 2, 4)))
+  with pytest.raises(ValueError, match='does not fit'):
+    conv.conv2d(x, jnp.zeros((9, 9, 3, 4)), padding='VALID')
+  with pytest.raises(ValueError, match='kernel_size'):
+    conv.Conv(4, 3).init(jax.random.PRNGKey(0), x)
+  with pytest.raises(ValueError, match='strides'):
+    conv.max_pool(x, (3, 3), (0, 2))
+
+
+def test_bench_script_counts_useful_flops():
+  spec = importlib.util.spec_from_file_location('bench_conv', ROOT / 'scripts' / 'bench_conv.py')
+  bench = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(bench)
+  frames = jax.ShapeDtypeStruct((2,) + bench.FRAME_SHAPE, jnp.uint8)
+  torso = bench.ShallowTorso(implementation='standard')
+  params = jax.eval_shape(torso.init, jax.random.PRNGKey(0), frames)
+  # Forward MACs x 2: conv 20*20 outputs x 8*8*4 taps x 16, conv 9*9 x 4*4*16 x 32, dense.
+  forward = [2 * 2 * 400 * 256 * 16, 2 * 2 * 81 * 256 * 32, 2 * 2 * 2592 * 256]
+  assert bench.update_flops(torso, params, frames) == 3 * sum(forward) - forward[0]
