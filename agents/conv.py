@@ -2,7 +2,8 @@
 
 XLA:CPU runs the forward pass of a convolution well, but its gradients (the kernel gradient
 above all, and any strided convolution) and the gradient of a ``reduce_window`` max-pool run
-far below its matrix-multiply speed. On CPU these layers therefore compute:
+far below its matrix-multiply speed, partly in allocating large temporary buffers. On CPU
+these layers therefore compute:
 
 * convolution: im2col. Each kernel offset contributes one slice of the (padded) input; the
   slices are concatenated on the channel axis and multiplied by the kernel reshaped to
@@ -21,12 +22,18 @@ far below its matrix-multiply speed. On CPU these layers therefore compute:
 
 Both are equal, values and gradients, to ``flax.linen.Conv`` / ``flax.linen.max_pool`` up to
 float rounding; ``implementation='auto'`` uses them on CPU and the standard XLA ops elsewhere.
-``scripts/bench_conv.py`` measures the difference. The gain is a large-batch one: on 2 CPU
-cores a learner update at batch 640 ran 1.2-2.4x (shallow net) and 1.4-2.6x (deep net)
-faster, more when the machine was otherwise idle; at batches below ~100 (shallow) or ~30
-(deep), and for forward-only inference, the standard ops were as fast or up to 2x faster.
-'auto' does not look at the batch: pass ``implementation='standard'`` where small-batch
-inference dominates.
+``scripts/bench_conv.py`` measures the difference. On 2 CPU cores (jax 0.10.2), a learner
+update at batch 640 ran:
+
+* deep net: 1.3-2.5x faster, about half of it (with tcmalloc) from the max-pool, whose
+  standard gradient ran 4x slower than the slices' here;
+* shallow net: 1.2-2.4x faster under glibc's malloc, but only 0.7-1.1x with tcmalloc
+  preloaded (as ``core/launch.py`` does): most of the standard gradients' slowness was
+  allocating large temporary buffers, not the convolution itself.
+
+At batches below ~100 (shallow) or ~30 (deep), and for forward-only inference, the standard
+ops were as fast or up to 2x faster. 'auto' looks at neither the batch nor the allocator:
+pass ``implementation='standard'`` where those cases dominate.
 """
 
 import functools
@@ -56,11 +63,18 @@ Dtype = Any
 Initializer = Callable[[PRNGKey, Shape, Dtype], jax.Array]
 
 
-def resolve_implementation(implementation: str = 'auto') -> str:
+# Below this many examples (an actor's inference batch) XLA's own convolution and pool were
+# as fast or up to 2x faster on CPU than the matmul path (scripts/bench_conv.py).
+MATMUL_MIN_BATCH = 128
+
+
+def resolve_implementation(implementation: str = 'auto', batch_size: int | None = None) -> str:
   """Which implementation ``implementation`` means on the default backend.
 
   Args:
     implementation: 'auto', 'standard' or 'matmul'.
+    batch_size: examples in the call; 'auto' keeps small batches (fewer than
+      ``MATMUL_MIN_BATCH``) on the standard ops. None: no batch preference.
 
   Returns:
     'standard' or 'matmul'; 'auto' is 'matmul' when ``jax.default_backend()`` is 'cpu'. It is
@@ -70,7 +84,8 @@ def resolve_implementation(implementation: str = 'auto') -> str:
     raise ValueError(
         f'implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}')
   if implementation == 'auto':
-    return 'matmul' if jax.default_backend() == 'cpu' else 'standard'
+    large = batch_size is None or batch_size >= MATMUL_MIN_BATCH
+    return 'matmul' if jax.default_backend() == 'cpu' and large else 'standard'
   return implementation
 
 
@@ -142,7 +157,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
   strides = _pair(strides, 'strides')
   _check_padding(padding)
   windows = _check_windows(x.shape, kernel.shape[:2], strides, padding)
-  if resolve_implementation(implementation) == 'standard':
+  if resolve_implementation(implementation, x.shape[0]) == 'standard':
     return lax.conv_general_dilated(x, kernel, strides, padding,
                                     dimension_numbers=_DIMENSION_NUMBERS)
   return _conv_matmul(x, kernel, strides, windows, chunk_bytes)
@@ -309,7 +324,7 @@ def max_pool(x: jax.Array, window: Sequence[int], strides: Sequence[int],
   _check_padding(padding)
   flat = x.reshape((-1,) + x.shape[-3:])
   _check_windows(flat.shape, window, strides, padding)
-  if resolve_implementation(implementation) == 'standard':
+  if resolve_implementation(implementation, flat.shape[0]) == 'standard':
     y = nn.max_pool(flat, window, strides, padding)
   else:
     y = _max_pool_slices(flat, window, strides, padding)

@@ -272,13 +272,17 @@ def test_auto_resolves_to_matmul_on_cpu_only():
   assert conv.resolve_implementation('auto') == expected
   assert conv.resolve_implementation() == expected
   assert conv.resolve_implementation('standard') == 'standard'
+  assert conv.resolve_implementation('auto', conv.MATMUL_MIN_BATCH) == expected
+  # An actor's small inference batch stays on XLA's own ops, which are faster there.
+  assert conv.resolve_implementation('auto', conv.MATMUL_MIN_BATCH - 1) == 'standard'
+  assert conv.resolve_implementation('matmul', 1) == 'matmul'
   with pytest.raises(ValueError, match='implementation'):
     conv.resolve_implementation('fast')
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
 def test_auto_on_cpu_traces_no_convolution_or_reduce_window():
-  x = jax.ShapeDtypeStruct((2, 21, 21, 8), jnp.float32)
+  x = jax.ShapeDtypeStruct((conv.MATMUL_MIN_BATCH, 21, 21, 8), jnp.float32)
 
   def torso(implementation):
     module = conv.Conv(8, (3, 3), implementation=implementation)
