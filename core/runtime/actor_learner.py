@@ -295,7 +295,7 @@ class ActorLearner:
     self.batch_size, self.unroll_length = batch_size, unroll_length
     self.queue_capacity, self.seed = queue_capacity, seed
     self.unrolls_per_batch = batch_size // envs_per_actor
-    self.frames_per_update = batch_size * unroll_length
+    self.steps_per_update = batch_size * unroll_length  # agent steps; frames = × frames_per_step
     if learner_mesh is not None:
       parallel.check_divisible(batch_size, learner_mesh, 'batch_size')
     self.learner_mesh = learner_mesh
