@@ -18,6 +18,8 @@ global-norm clip 40, baseline cost 0.5) with CartPole-sized networks and batches
 
 import ml_collections
 
+from configs import variants
+
 
 def agent_config() -> ml_collections.ConfigDict:
   """The actor-critic agent block (shared by every config that uses this agent)."""
@@ -168,11 +170,5 @@ VARIANTS = {
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The base config with the comma-separated variants in ``arg`` applied in order."""
-  config = _base()
-  for name in filter(None, (arg or 'cartpole').split(',')):
-    if name not in VARIANTS:
-      raise ValueError(
-          f'configs/actor_critic.py: unknown variant {name!r}; expected one of: '
-          f'{", ".join(VARIANTS)}')
-    config = VARIANTS[name](config)
-  return config
+  return variants.apply(_base(), arg, VARIANTS, default='cartpole',
+                        source='configs/actor_critic.py')

@@ -25,6 +25,7 @@ frames (4 per agent step).
 import ml_collections
 
 from configs import actor_critic
+from configs import variants
 
 
 def _base() -> ml_collections.ConfigDict:
@@ -125,14 +126,5 @@ VARIANTS = {
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The base config with the comma-separated variants in ``arg`` applied in order."""
-  config = _base()
-  for name in filter(None, (arg or 'pong').split(',')):
-    if name.startswith('game='):
-      config = _game(name[len('game='):])(config)
-    elif name in VARIANTS:
-      config = VARIANTS[name](config)
-    else:
-      raise ValueError(
-          f'configs/impala_atari.py: unknown variant {name!r}; expected one of: '
-          f'{", ".join(VARIANTS)} or game=<ale-py game>')
-  return config
+  return variants.apply(_base(), arg, VARIANTS, default='pong',
+                        source='configs/impala_atari.py', parameterised={'game': _game})

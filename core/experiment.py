@@ -42,6 +42,20 @@ def _validate_common(config, agent_names, validate_agent):
   c.one_of(config, 'runtime.name', RUNTIMES)
 
 
+def _check_devices(config, devices_field: str, batch_field: str, what: str):
+  """``runtime.<devices_field>`` (0: all) exists and splits ``runtime.<batch_field>``."""
+  devices = config.runtime[devices_field] or jax.device_count()
+  if devices > jax.device_count():
+    raise config_lib.ConfigError(
+        f'config.runtime.{devices_field}: expected at most {jax.device_count()} (the devices '
+        f'present; on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N), got '
+        f'{devices}')
+  if config.runtime[batch_field] % devices:
+    raise config_lib.ConfigError(
+        f'config.runtime.{batch_field}: expected a multiple of the {devices} {what}, got '
+        f'{config.runtime[batch_field]}')
+
+
 def _validate_on_device(config):
   c = config_lib
   c.one_of(config, 'env.name', env_registry.names())
@@ -53,15 +67,7 @@ def _validate_on_device(config):
     env_registry.make(config.env.name, **config.env.kwargs.to_dict())
   except ValueError as e:
     raise config_lib.ConfigError(f'config.env.kwargs: {e}') from e
-  num_devices = config.runtime.num_devices or jax.device_count()
-  if num_devices > jax.device_count():
-    raise config_lib.ConfigError(
-        f'config.runtime.num_devices: expected at most {jax.device_count()} (the devices '
-        f'present), got {num_devices}')
-  if config.runtime.num_envs % num_devices:
-    raise config_lib.ConfigError(
-        f'config.runtime.num_envs: expected a multiple of the {num_devices} devices, got '
-        f'{config.runtime.num_envs}')
+  _check_devices(config, 'num_devices', 'num_envs', 'devices')
 
 
 def _validate_actor_learner(config):
@@ -71,16 +77,7 @@ def _validate_actor_learner(config):
     c.positive_int(config, f'runtime.{field}')
   c.non_negative_int(config, 'runtime.env_threads')
   c.non_negative_int(config, 'runtime.learner_devices')
-  learner_devices = config.runtime.learner_devices or jax.device_count()
-  if learner_devices > jax.device_count():
-    raise config_lib.ConfigError(
-        f'config.runtime.learner_devices: expected at most {jax.device_count()} (the '
-        f'devices present; on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N), '
-        f'got {learner_devices}')
-  if config.runtime.batch_size % learner_devices:
-    raise config_lib.ConfigError(
-        f'config.runtime.batch_size: expected a multiple of the {learner_devices} learner '
-        f'devices, got {config.runtime.batch_size}')
+  _check_devices(config, 'learner_devices', 'batch_size', 'learner devices')
   if config.runtime.batch_size % config.runtime.envs_per_actor:
     raise config_lib.ConfigError(
         f'config.runtime.batch_size: expected a multiple of runtime.envs_per_actor='
