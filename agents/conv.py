@@ -32,8 +32,9 @@ update at batch 640 ran:
   allocating large temporary buffers, not the convolution itself.
 
 At batches below ~100 (shallow) or ~30 (deep), and for forward-only inference, the standard
-ops were as fast or up to 2x faster. 'auto' looks at neither the batch nor the allocator:
-pass ``implementation='standard'`` where those cases dominate.
+ops were as fast or up to 2x faster, so 'auto' keeps batches under ``MATMUL_MIN_BATCH`` (an
+actor's inference) on them. It does not look at the allocator: pass
+``implementation='standard'`` where tcmalloc is preloaded and the net is shallow.
 """
 
 import functools
@@ -164,28 +165,55 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
 
 
 def _conv_matmul(x, kernel, strides, windows, chunk_bytes):
-  """im2col convolution over space-to-depth blocks, in cache-sized batch chunks."""
+  """Matrix-multiply convolution over space-to-depth blocks, in cache-sized batch chunks.
+
+  After space-to-depth the convolution is a stride-1 one with a ``bh x bw`` kernel over
+  blocks of ``cb = sh * sw * cin`` channels. Two equivalent ways to multiply:
+
+  * im2col: concatenate the ``bh * bw`` shifted views of the blocks into patches of
+    ``bh * bw * cb`` channels per output pixel, times a ``[bh * bw * cb, cout]`` matrix;
+  * shift-and-add: multiply the blocks once by ``[cb, bh * bw * cout]`` (every kernel
+    offset's contribution at every block), then add the ``bh * bw`` shifted slices of that.
+
+  They do the same multiply-adds; what differs is the intermediate (patches of ``bh*bw*cb``
+  channels, or products of ``bh*bw*cout``), so the smaller one is built: shift-and-add
+  wherever ``cout < cb``, which holds for both of the shallow net's strided convolutions.
+  """
   kh, kw, cin, cout = kernel.shape
   sh, sw = strides
   (oh, ph_lo, _), (ow, pw_lo, _) = windows
   # Kernel extent in stride blocks. Kernels that are multiples of the stride (IMPALA's 8x8/4
   # and 4x4/2, every stride-1 kernel) fill their blocks; others get zero taps.
   bh, bw = -(-kh // sh), -(-kw // sw)
+  cb = sh * sw * cin
   # Pad (or crop, where 'VALID' leaves rows unused) to exactly the blocks the output reads.
   pads = ((ph_lo, (oh + bh - 1) * sh - x.shape[1] - ph_lo),
           (pw_lo, (ow + bw - 1) * sw - x.shape[2] - pw_lo))
   block_kernel = jnp.pad(kernel, ((0, bh * sh - kh), (0, bw * sw - kw), (0, 0), (0, 0)))
+  # [bh * bw, cb, cout]: block offset (bi, bj), then in-block offset (si, sj) and cin.
   block_kernel = block_kernel.reshape(bh, sh, bw, sw, cin, cout).transpose(0, 2, 1, 3, 4, 5)
-  # Rows in patch-channel order: block offset (bi, bj), then in-block offset (si, sj), then cin.
-  matrix = block_kernel.reshape(bh * bw * sh * sw * cin, cout)
+  block_kernel = block_kernel.reshape(bh * bw, cb, cout)
+  shift_add = cout < cb
+
+  if shift_add:
+    # Columns ordered (block offset, cout).
+    matrix = block_kernel.transpose(1, 0, 2).reshape(cb, bh * bw * cout)
+    intermediate = (oh + bh - 1) * (ow + bw - 1) * bh * bw * cout
+  else:
+    matrix = block_kernel.reshape(bh * bw * cb, cout)
+    intermediate = oh * ow * bh * bw * cb
 
   def apply(x_chunk):
     blocks = _space_to_depth(_pad_hw(x_chunk, pads), (sh, sw))
-    patches = jnp.concatenate(
-        [blocks[:, i:i + oh, j:j + ow] for i in range(bh) for j in range(bw)], axis=-1)
+    offsets = [(i, j) for i in range(bh) for j in range(bw)]
+    if shift_add:
+      products = jnp.dot(blocks, matrix)
+      return sum(products[:, i:i + oh, j:j + ow, k * cout:(k + 1) * cout]
+                 for k, (i, j) in enumerate(offsets))
+    patches = jnp.concatenate([blocks[:, i:i + oh, j:j + ow] for i, j in offsets], axis=-1)
     return jnp.dot(patches, matrix)
 
-  bytes_per_image = oh * ow * matrix.shape[0] * x.dtype.itemsize
+  bytes_per_image = intermediate * x.dtype.itemsize
   return _map_batch_chunks(apply, x, _chunk_size(x.shape[0], chunk_bytes // bytes_per_image))
 
 

@@ -73,6 +73,8 @@ def actor_learner_runtime() -> ml_collections.ConfigDict:
   runtime.queue_capacity = 2     # unrolls of envs_per_actor environments
   runtime.env_threads = 1        # threads of each actor's vector env (0: the env's default)
   runtime.learner_devices = 1    # devices the learner's batch is split over (0: all)
+  runtime.replay_ratio = 0       # replayed unrolls per fresh one in each batch (0: no replay)
+  runtime.replay_capacity = 1024  # environments' unrolls the replay keeps
   return runtime
 
 

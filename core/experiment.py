@@ -77,11 +77,16 @@ def _validate_actor_learner(config):
     c.positive_int(config, f'runtime.{field}')
   c.non_negative_int(config, 'runtime.env_threads')
   c.non_negative_int(config, 'runtime.learner_devices')
+  c.non_negative_int(config, 'runtime.replay_ratio')
+  c.positive_int(config, 'runtime.replay_capacity')
   _check_devices(config, 'learner_devices', 'batch_size', 'learner devices')
-  if config.runtime.batch_size % config.runtime.envs_per_actor:
+  rt = config.runtime
+  step = (rt.replay_ratio + 1) * rt.envs_per_actor
+  if rt.batch_size % step:
     raise config_lib.ConfigError(
-        f'config.runtime.batch_size: expected a multiple of runtime.envs_per_actor='
-        f'{config.runtime.envs_per_actor}, got {config.runtime.batch_size}')
+        f'config.runtime.batch_size: expected a multiple of (runtime.replay_ratio + 1) * '
+        f'runtime.envs_per_actor = {step} (fresh unrolls come whole from the actors), got '
+        f'{rt.batch_size}')
   try:
     host_registry.make_host(config.env.name, num_envs=1, **config.env.kwargs.to_dict()).close()
   except ValueError as e:

@@ -6,8 +6,11 @@ For each net (shallow, deep), measured in one process on the same threads:
   learner_fps       updates on synthetic batches, frames of data consumed per second
   e2e_fps           the full system, frames consumed by the learner per second
   efficiency        e2e_fps / (1 / (1/actor_fps + 1/learner_fps))
-  learner_gflops    XLA's FLOP count of one update / its time;  matmul_gflops: a 2048² f32
-                    matmul in the same run
+  learner_gflops    FLOPs of one update / its time. The FLOPs are XLA's count for the
+                    update built with the standard layers on one device: the same math,
+                    but no loop, whereas the matmul path runs its convolutions in chunks
+                    under lax.map, whose body XLA's cost analysis counts only once.
+  matmul_gflops     a 2048² f32 matmul in the same run
   learner_fps_standard_layers, fast_learner_speedup   the same update with flax's
                     standard conv and max-pool, and the ratio
 Frames are Atari frames (4 per agent step). The whole measurement runs twice, with and
@@ -93,7 +96,12 @@ def raw_env_fps(config, seconds):
   threads = [threading.Thread(target=run, args=(i,)) for i in range(len(envs))]
   for t in threads:
     t.start()
-  time.sleep(1.0)
+  deadline = time.monotonic() + 120
+  while min(counts) == 0:  # warm-up: every env has reset and stepped once
+    if time.monotonic() > deadline or not all(t.is_alive() for t in threads):
+      stop.set()
+      raise RuntimeError('raw_env_fps: an environment thread did not start stepping')
+    time.sleep(0.05)
   before, start = sum(counts), time.monotonic()
   time.sleep(seconds)
   steps = sum(counts) - before
@@ -140,24 +148,29 @@ def synthetic_batch(runtime, config):
       agent_state=agent_state)
 
 
-def learner_figures(runtime, config, frames_per_step, seconds):
-  """(frames/s, GFLOP/s) of learner updates on a fixed synthetic batch."""
+def learner_fps(runtime, config, frames_per_step, seconds):
+  """Frames/s of learner updates on a fixed synthetic batch."""
   batch = synthetic_batch(runtime, config)
-  state = runtime.init(jax.random.PRNGKey(0))
   per_update = config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
-  box = [state]
+  box = [runtime.init(jax.random.PRNGKey(0))]
 
   def one():
     box[0], metrics = runtime.update(box[0], runtime.put_batch(batch))
     jax.block_until_ready(metrics['loss'])
     return per_update
 
-  fps = _timed(one, seconds)
-  compiled = runtime.update.lower(state, runtime.put_batch(batch)).compile()
-  cost = compiled.cost_analysis()
+  return _timed(one, seconds)
+
+
+def update_flops(net):
+  """XLA's FLOP count of one whole learner update (see learner_gflops above)."""
+  config = _config(net, 'standard')
+  config.runtime.learner_devices = 1  # a partitioned program counts one device's share
+  runtime, _ = actor_learner_train.build(config, agent_lib.make_agent)
+  state = runtime.init(jax.random.PRNGKey(0))
+  cost = runtime.update.lower(state, synthetic_batch(runtime, config)).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get('flops', float('nan'))) if cost else float('nan')
-  return fps, flops * fps / per_update / 1e9
+  return float(cost.get('flops', float('nan'))) if cost else float('nan')
 
 
 def e2e_fps(runtime, frames_per_step, seconds, config):
@@ -191,11 +204,12 @@ def measure_net(net, seconds):
   runtime, frames_per_step = actor_learner_train.build(config, agent_lib.make_agent)
   record = {'raw_env_fps': raw_env_fps(config, seconds)}
   record['actor_fps'] = actor_fps(runtime, frames_per_step, seconds)
-  record['learner_fps'], record['learner_gflops'] = learner_figures(
-      runtime, config, frames_per_step, seconds)
+  record['learner_fps'] = learner_fps(runtime, config, frames_per_step, seconds)
+  per_update = config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
+  record['update_gflop'] = update_flops(net) / 1e9
+  record['learner_gflops'] = record['update_gflop'] * record['learner_fps'] / per_update
   standard, _ = actor_learner_train.build(_config(net, 'standard'), agent_lib.make_agent)
-  record['learner_fps_standard_layers'], _ = learner_figures(
-      standard, config, frames_per_step, seconds)
+  record['learner_fps_standard_layers'] = learner_fps(standard, config, frames_per_step, seconds)
   record['fast_learner_speedup'] = record['learner_fps'] / record['learner_fps_standard_layers']
   record['e2e_fps'] = e2e_fps(runtime, frames_per_step, seconds, config)
   record['efficiency'] = record['e2e_fps'] * (1 / record['actor_fps'] + 1 / record['learner_fps'])

@@ -34,31 +34,67 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of every run.')
 _VARIANTS = flags.DEFINE_string('variants', '', 'Extra configs/impala_atari.py variants, '
                                 'comma-separated (e.g. small_batch).')
 
-# What the paper's setting should reach; the per-game scores of the paper are for 200M
-# frames and are not restated here (REFERENCE.md §3 gives only Atari-57 aggregates).
-TARGETS = {'pong': '>= +18 within 10M frames (issue 3); +21 is the maximum'}
+# The paper's scores (arXiv 1802.01561, Table C.1: single-game experts after 200M frames,
+# up to 30 no-op starts), and what this project's issue asks at 10M frames.
+PAPER = {'pong': {'shallow': 20.40, 'deep': 20.98},
+         'breakout': {'shallow': 640.43, 'deep': 787.34}}
+TARGETS = {'pong': 18.0}
 LAST_EPISODES = 20
 
 
-def _summary(workdir: pathlib.Path):
+def _last_games_means(episodes):
+  """(frames, mean return of the newest >= LAST_EPISODES games, games) per log record.
+
+  Each record averages the games that ended in its log interval; the newest intervals are
+  pooled, weighted by their game counts, until they hold LAST_EPISODES games.
+  """
+  out = []
+  for end in range(len(episodes)):
+    total, count = 0.0, 0
+    for record in reversed(episodes[:end + 1]):
+      total += record['episode_return'] * record['episodes']
+      count += record['episodes']
+      if count >= LAST_EPISODES:
+        break
+    if count >= LAST_EPISODES:
+      out.append((episodes[end]['frames'], total / count, count))
+  return out
+
+
+def _summary(workdir: pathlib.Path, game: str):
   records = metrics_lib.read_metrics(workdir / 'metrics.jsonl')
   episodes = [r for r in records if 'episode_return' in r]
-  returns = [r['episode_return'] for r in episodes]
-  # Each record averages the games that ended in its log interval; pool the newest
-  # intervals, weighted by their game counts, until they hold LAST_EPISODES games.
-  total, count = 0.0, 0
-  for record in reversed(episodes):
-    total += record['episode_return'] * record['episodes']
-    count += record['episodes']
-    if count >= LAST_EPISODES:
-      break
+  means = _last_games_means(episodes)
+  target = TARGETS.get(game)
+  reached = next((f for f, m, _ in means if target is not None and m >= target), None)
   return {
       'frames': records[-1]['frames'] if records else 0,
-      'final_return': total / count if count else float('nan'),
-      'final_games': count,
-      'best_logged_return': max(returns) if returns else float('nan'),
+      'final_return': means[-1][1] if means else float('nan'),
+      'final_games': means[-1][2] if means else 0,
+      'best_last_games_return': max(m for _, m, _ in means) if means else float('nan'),
+      'target': target,
+      'frames_to_target': reached,
       'env_fps': sum(r['env_fps'] for r in records[-10:]) / max(len(records[-10:]), 1),
   }
+
+
+def _table(rows) -> list[str]:
+  lines = [
+      '| game | variants | frames | final return | best return | frames to target | '
+      'env frames/s | paper, shallow (200M frames) |',
+      '|---|---|---|---|---|---|---|---|',
+  ]
+  for row in rows:
+    target = row.get('target')
+    reached = row.get('frames_to_target')
+    to_target = ('—' if target is None else
+                 f'{reached:,} (≥ {target:+g})' if reached else f'not reached (≥ {target:+g})')
+    paper = PAPER.get(row['game'], {}).get('shallow')
+    lines.append(
+        f"| {row['game']} | {row['variants']} | {row['frames']:,} | "
+        f"{row['final_return']:.1f} | {row['best_last_games_return']:.1f} | {to_target} | "
+        f"{row['env_fps']:,.0f} | {'—' if paper is None else paper} |")
+  return lines
 
 
 def main(argv):
@@ -66,16 +102,20 @@ def main(argv):
   out = pathlib.Path(_OUT.value)
   out.mkdir(parents=True, exist_ok=True)
   family = agent_registry.get('actor_critic')
-  rows = []
+  summary_path = out / 'summary.json'
+  rows = json.loads(summary_path.read_text()) if summary_path.exists() else []
   for game in _GAMES.value:
     config = impala_atari.get_config(','.join(filter(None, [f'game={game}', _VARIANTS.value])))
     config.total_frames = _FRAMES.value
     config.seed = _SEED.value
     experiment.validate(config, agent_registry.names(), family.validate)
-    workdir = pathlib.Path(_RUNS.value) / '-'.join(filter(None, [game, _VARIANTS.value]))
+    workdir = pathlib.Path(_RUNS.value) / '-'.join(
+        filter(None, [game, _VARIANTS.value.replace(',', '-')]))
     result = experiment.train(config, workdir, family.make_agent)
-    summary = dict(_summary(workdir), game=game, variants=_VARIANTS.value or 'paper',
-                   wall_time_s=result.wall_time_s)
+    summary = dict(_summary(workdir, game), game=game, variants=_VARIANTS.value or 'paper',
+                   seed=_SEED.value, wall_time_s=result.wall_time_s)
+    # One row per (game, variants): a rerun replaces its row, other settings' rows stay.
+    rows = [r for r in rows if (r['game'], r['variants']) != (game, summary['variants'])]
     rows.append(summary)
     for path in plots.plot_metrics(workdir / 'metrics.jsonl', out / workdir.name, x='frames',
                                    keys=['episode_return', 'env_fps', 'entropy']):
@@ -84,21 +124,18 @@ def main(argv):
   lines = [
       '# IMPALA (shallow net) on Atari, reproduced on 2 CPU cores',
       '',
-      f'Command: `python scripts/reproduce_impala.py --games={",".join(_GAMES.value)} '
-      f'--frames={_FRAMES.value}` (seed {_SEED.value}). Settings: configs/impala_atari.py '
-      '(the paper\'s: RMSProp 6e-4 → 0, ε 0.01, entropy 0.01, T 20, B 32, clip 40).',
-      f'"final return": mean score (unclipped, full games) of the last ~{LAST_EPISODES} '
-      'games (the newest log intervals holding that many).',
+      'Each row: `python scripts/reproduce_impala.py --games=<game> --frames=<frames> '
+      '--variants=<variants>` (seed 0). "paper" is the default of configs/impala_atari.py, '
+      "the paper's settings (RMSProp 6e-4 → 0, ε 0.01, entropy 0.01, T 20, B 32, clip 40); "
+      'the variants are described in that file.',
+      f'"final return" / "best return": mean score (unclipped, full games) of the newest '
+      f'≥ {LAST_EPISODES} games at the end / at its best; "frames to target": the first log '
+      "point where that mean reached the target. The paper's scores are its Table C.1 "
+      '(200M frames, 20x our budget; its deep net: Pong 20.98, Breakout 787.34).',
       '',
-      '| game | frames | final return | best logged return | env frames/s | target |',
-      '|---|---|---|---|---|---|',
-  ]
-  for row in rows:
-    lines.append(f"| {row['game']} | {row['frames']:,} | {row['final_return']:.1f} | "
-                 f"{row['best_logged_return']:.1f} | {row['env_fps']:,.0f} | "
-                 f"{TARGETS.get(row['game'], '—')} |")
+  ] + _table(rows)
   (out / 'README.md').write_text('\n'.join(lines) + '\n')
-  (out / 'summary.json').write_text(json.dumps(rows, indent=2) + '\n')
+  summary_path.write_text(json.dumps(rows, indent=2) + '\n')
   print('\n'.join(lines))
 
 

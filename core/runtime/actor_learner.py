@@ -11,6 +11,11 @@ runs one jitted V-trace update and publishes the new parameters; actors pick the
 their next unroll without ever stopping. Policy lag is the learner's version minus the
 behaviour version of each unroll.
 
+With ``replay_ratio = k > 0`` only ``B / (k + 1)`` of each batch's environment-unrolls
+are fresh from the queue; the other ``k B / (k + 1)`` are drawn from a FIFO replay of
+recent unrolls (``core/runtime/replay.py``), so every unroll is learnt from ``k + 1``
+times on average and the learner takes ``k + 1`` times the gradient steps per frame.
+
 Shutdown is cooperative: one ``threading.Event`` stops every loop, queue operations wait
 in short slices so they notice it, and an actor that raises stops the run and has its
 exception re-raised by the learner (``ActorError``) instead of leaving it waiting.
@@ -30,6 +35,7 @@ import optax
 from core import agent as agent_lib
 from core import parallel
 from core import types
+from core.runtime import replay as replay_lib
 from envs import host
 
 _POLL_S = 0.05  # how often blocked queue operations look at the stop event
@@ -198,6 +204,8 @@ class Session:
               unroll_length=runtime.unroll_length, seed=runtime.seed + 1000 * (i + 1) +
               int(state.update))
         for i in range(runtime.num_actors)]
+    self.replay = (replay_lib.UnrollReplay(runtime.replay_capacity, seed=runtime.seed)
+                   if runtime.replay_ratio else None)
     self.learner_wait_s = 0.0
 
   def __enter__(self):
@@ -237,16 +245,26 @@ class Session:
 
   def step(self, state: LearnerState):
     unrolls = [self._get() for _ in range(self._rt.unrolls_per_batch)]
-    batch = jax.tree.map(lambda *x: np.concatenate(x, axis=1),
-                         *[u.trajectory._replace(agent_state=()) for u in unrolls])
-    agent_state = jax.tree.map(lambda *x: np.concatenate(x, axis=0),
-                               *[u.trajectory.agent_state for u in unrolls])
-    batch = batch._replace(agent_state=agent_state)
+    parts = [u.trajectory for u in unrolls]
     version = int(state.update)
     lags = [version - u.behaviour_version for u in unrolls]
-    state, metrics = self._rt.update(state, self._rt.put_batch(batch))
+    metrics = {}
+    if self.replay is not None:
+      for u in unrolls:
+        self.replay.add(u.trajectory, u.behaviour_version)
+      replayed, versions = self.replay.sample(self._rt.replayed_per_batch)
+      parts.append(replayed)
+      metrics['replay_policy_lag'] = float(np.mean([version - v for v in versions]))
+      metrics['replay_size'] = float(len(self.replay))
+    batch = jax.tree.map(lambda *x: np.concatenate(x, axis=1),
+                         *[p._replace(agent_state=()) for p in parts])
+    agent_state = jax.tree.map(lambda *x: np.concatenate(x, axis=0),
+                               *[p.agent_state for p in parts])
+    batch = batch._replace(agent_state=agent_state)
+    state, learner_metrics = self._rt.update(state, self._rt.put_batch(batch))
     self._store.publish(self._rt.actor_params(state.params), version + 1)
-    metrics = dict(metrics, policy_lag=float(np.mean(lags)), policy_lag_max=float(max(lags)))
+    metrics = dict(learner_metrics, policy_lag=float(np.mean(lags)),
+                   policy_lag_max=float(max(lags)), **metrics)
     return state, metrics
 
   def drain_actor_stats(self) -> dict:
@@ -272,6 +290,9 @@ class ActorLearner:
     batch_size: environments' unrolls per learner batch (B); a multiple of N.
     unroll_length: T.
     queue_capacity: unrolls (of N environments each) the queue holds.
+    replay_ratio: replayed environment-unrolls per fresh one in each batch (0: none);
+      the fresh share ``B / (replay_ratio + 1)`` must be a multiple of N.
+    replay_capacity: environment-unrolls the replay keeps (with ``replay_ratio``).
     seed: seeds the environments and the actors' sampling.
     learner_mesh: shard each learner batch over this mesh's ``data`` axis (parameters
       replicated; XLA all-reduces the gradients). Actors act with a single-device copy.
@@ -280,22 +301,35 @@ class ActorLearner:
   def __init__(self, agent: agent_lib.Agent, make_env: Callable[[int], host.HostVectorEnv],
                spec, optimizer: optax.GradientTransformation, *, num_actors: int,
                envs_per_actor: int, batch_size: int, unroll_length: int,
-               queue_capacity: int = 4, seed: int = 0,
+               queue_capacity: int = 4, replay_ratio: int = 0,
+               replay_capacity: int = 1024, seed: int = 0,
                learner_mesh: jax.sharding.Mesh | None = None):
     for name, value in (('num_actors', num_actors), ('envs_per_actor', envs_per_actor),
                         ('batch_size', batch_size), ('unroll_length', unroll_length),
                         ('queue_capacity', queue_capacity)):
       if not isinstance(value, int) or value < 1:
         raise ValueError(f'{name} must be a positive integer, got {value!r}')
-    if batch_size % envs_per_actor:
-      raise ValueError(f'batch_size={batch_size} must be a multiple of '
-                       f'envs_per_actor={envs_per_actor}')
+    if not isinstance(replay_ratio, int) or replay_ratio < 0:
+      raise ValueError(f'replay_ratio must be a non-negative integer, got {replay_ratio!r}')
+    fresh_per_batch, uneven = divmod(batch_size, replay_ratio + 1)
+    if uneven or fresh_per_batch % envs_per_actor:
+      raise ValueError(
+          f'batch_size={batch_size} must be a multiple of (replay_ratio + 1) * '
+          f'envs_per_actor = {(replay_ratio + 1) * envs_per_actor}: each batch takes '
+          f'batch_size / (replay_ratio + 1) fresh unrolls, whole actor unrolls of '
+          f'envs_per_actor={envs_per_actor}')
+    if replay_ratio and (not isinstance(replay_capacity, int) or replay_capacity < 1):
+      raise ValueError(
+          f'replay_capacity must be a positive integer, got {replay_capacity!r}')
     self.agent, self.make_env, self.spec, self.optimizer = agent, make_env, spec, optimizer
     self.num_actors, self.envs_per_actor = num_actors, envs_per_actor
     self.batch_size, self.unroll_length = batch_size, unroll_length
     self.queue_capacity, self.seed = queue_capacity, seed
-    self.unrolls_per_batch = batch_size // envs_per_actor
-    self.steps_per_update = batch_size * unroll_length  # agent steps; frames = × frames_per_step
+    self.replay_ratio, self.replay_capacity = replay_ratio, replay_capacity
+    self.unrolls_per_batch = fresh_per_batch // envs_per_actor
+    self.replayed_per_batch = batch_size - fresh_per_batch
+    # Fresh agent steps each update consumes; frames = × frames_per_step.
+    self.steps_per_update = fresh_per_batch * unroll_length
     if learner_mesh is not None:
       parallel.check_divisible(batch_size, learner_mesh, 'batch_size')
     self.learner_mesh = learner_mesh

@@ -35,7 +35,10 @@ def _probe_env(config):
 
 
 def frames_per_update(config, frames_per_step: int) -> int:
-  return config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
+  """Environment frames of fresh experience each update consumes (replayed ones excluded)."""
+  rt = config.runtime
+  fresh_per_batch = rt.batch_size // (rt.replay_ratio + 1)
+  return fresh_per_batch * rt.unroll_length * frames_per_step
 
 
 def total_updates(config, frames_per_step: int) -> int:
@@ -62,7 +65,8 @@ def build(config: ml_collections.ConfigDict, make_agent: Callable):
   runtime = actor_learner.ActorLearner(
       agent, make_env, spec, optimizer, num_actors=rt.num_actors,
       envs_per_actor=rt.envs_per_actor, batch_size=rt.batch_size,
-      unroll_length=rt.unroll_length, queue_capacity=rt.queue_capacity, seed=config.seed,
+      unroll_length=rt.unroll_length, queue_capacity=rt.queue_capacity,
+      replay_ratio=rt.replay_ratio, replay_capacity=rt.replay_capacity, seed=config.seed,
       learner_mesh=mesh)
   return runtime, frames_per_step
 
@@ -138,7 +142,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, make_agent: Callable,
   records = metrics_lib.read_metrics(workdir / 'metrics.jsonl')
   present = set().union(*(r.keys() for r in records)) if records else set()
   keys = [k for k in ('episode_return', 'loss', 'entropy', 'env_fps', 'policy_lag',
-                      'learner_wait_fraction', 'queue_fill') if k in present]
+                      'replay_policy_lag', 'learner_wait_fraction', 'queue_fill')
+          if k in present]
   plot_paths = plots.plot_metrics(workdir / 'metrics.jsonl', workdir / 'plots', keys=keys)
   return workdir_lib.TrainResult(
       updates=update,

@@ -16,7 +16,8 @@ def _run(script, args):
                         capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize('variants', ['pong,smoke', 'breakout,deep,lstm,smoke'])
+@pytest.mark.parametrize('variants', ['pong,smoke', 'breakout,deep,lstm,smoke',
+                                      'pong,replay,adam,smoke'])
 def test_smoke_trains_resumes_and_evaluates(tmp_path, variants):
   config = [f'--config=configs/impala_atari.py:{variants}', f'--workdir={tmp_path}']
   first = _run('run', config)
