@@ -15,6 +15,9 @@ Variants (``--config=configs/impala_atari.py:VARIANTS``, comma-separated, in ord
             times and there is one update per 20 agent steps, 32x the paper's rate.
   adam      Adam (lr 2.5e-4, ε 1e-8) instead of RMSProp: its step does not depend on the
             gradient's scale, which RMSProp's ε = 0.01 does with small summed batches.
+  low_entropy  entropy cost 0.003 instead of 0.01 (Pong needs a nearly deterministic
+            policy to win its points; at 0.01 the policy stayed at ~85 % of the uniform
+            entropy through 5M frames).
   smoke     a few updates of a tiny run (tests).
 
 The paper's Atari settings: RMSProp (decay 0.99, ε 0.01, momentum 0), learning rate 6e-4
@@ -125,6 +128,11 @@ def _adam(config):
   return config
 
 
+def _low_entropy(config):
+  config.agent.entropy_cost = 0.003
+  return config
+
+
 def _smoke(config):
   config.runtime.num_actors = 2
   config.runtime.envs_per_actor = 2
@@ -148,6 +156,7 @@ VARIANTS = {
     'small_batch': _small_batch,
     'replay': _replay,
     'adam': _adam,
+    'low_entropy': _low_entropy,
     'smoke': _smoke,
 }
 
