@@ -112,8 +112,10 @@ def main(argv):
     workdir = pathlib.Path(_RUNS.value) / '-'.join(
         filter(None, [game, _VARIANTS.value.replace(',', '-')]))
     result = experiment.train(config, workdir, family.make_agent)
+    # No wall time: a resumed run's would count only the last session.
+    del result
     summary = dict(_summary(workdir, game), game=game, variants=_VARIANTS.value or 'paper',
-                   seed=_SEED.value, wall_time_s=result.wall_time_s)
+                   seed=_SEED.value)
     # One row per (game, variants): a rerun replaces its row, other settings' rows stay.
     rows = [r for r in rows if (r['game'], r['variants']) != (game, summary['variants'])]
     rows.append(summary)
@@ -131,7 +133,7 @@ def main(argv):
       f'"final return" / "best return": mean score (unclipped, full games) of the newest '
       f'≥ {LAST_EPISODES} games at the end / at its best; "frames to target": the first log '
       "point where that mean reached the target. The paper's scores are its Table C.1 "
-      '(200M frames, 20x our budget; its deep net: Pong 20.98, Breakout 787.34).',
+      '(200M frames, 20-70x our budgets; its deep net: Pong 20.98, Breakout 787.34).',
       '',
   ] + _table(rows)
   (out / 'README.md').write_text('\n'.join(lines) + '\n')
