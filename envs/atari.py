@@ -73,7 +73,7 @@ def _check_positive(name: str, value: int, minimum: int = 1) -> None:
     raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
 
 
-class AtariVectorEnv:
+class AtariVectorEnv(host.WrappedVectorEnv):
   """``num_envs`` copies of one Atari game, implementing ``host.HostVectorEnv``.
 
   Observations are uint8 ``[N, 84, 84, stack]`` (channels last, oldest frame first);
@@ -259,17 +259,6 @@ class AtariVectorEnv:
         last=last.copy())
     return host.HostStep(timestep, episode_return, episode_length)
 
-  def close(self) -> None:
-    """Stops the emulator threads; further calls fail. Safe to call twice."""
-    if not self._closed:
-      self._closed = True
-      self._env.close()
-
-  def __enter__(self) -> 'AtariVectorEnv':
-    return self
-
-  def __exit__(self, *unused_exc_info) -> None:
-    self.close()
 
   def _channels_last(self, obs: np.ndarray) -> np.ndarray:
     """``[N, stack, 84, 84]`` -> a new C-contiguous ``[N, 84, 84, stack]``.

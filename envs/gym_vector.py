@@ -34,7 +34,7 @@ def _check_env_id(env_id: str) -> None:
       f'ids include {examples} (see gymnasium.pprint_registry())')
 
 
-class GymVectorEnv:
+class GymVectorEnv(host.WrappedVectorEnv):
   """``num_envs`` copies of a gymnasium environment, implementing ``host.HostVectorEnv``.
 
   Observations are the environment's Box observations ``[N, ...]``, float32 where the
@@ -187,15 +187,3 @@ class GymVectorEnv:
         first=last,
         last=last.copy())
     return host.HostStep(timestep, episode_return, episode_length)
-
-  def close(self) -> None:
-    """Closes the gymnasium environments. Safe to call twice."""
-    if not self._closed:
-      self._closed = True
-      self._env.close()
-
-  def __enter__(self) -> 'GymVectorEnv':
-    return self
-
-  def __exit__(self, *unused_exc_info) -> None:
-    self.close()

@@ -15,7 +15,7 @@ life-loss episodes, training episodes end at each lost life but the return is re
 once per full game, unclipped.
 """
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -53,3 +53,22 @@ class HostVectorEnv(Protocol):
 
   def close(self) -> None:
     ...
+
+
+class WrappedVectorEnv:
+  """Shared lifetime of the host vector envs that wrap a library's vector env in ``_env``:
+  ``close()`` (safe to call twice) and use as a context manager."""
+  _env: Any
+  _closed: bool = False
+
+  def close(self) -> None:
+    """Closes the wrapped environments (stops their threads); further steps fail."""
+    if not self._closed:
+      self._closed = True
+      self._env.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *unused_exc_info) -> None:
+    self.close()
