@@ -8,7 +8,10 @@ these layers therefore compute:
 * convolution: im2col. Each kernel offset contributes one slice of the (padded) input; the
   slices are concatenated on the channel axis and multiplied by the kernel reshaped to
   ``[kh * kw * cin, cout]``. The backward pass is then two matrix multiplies plus the pads
-  and slices that transpose the patch extraction. A strided convolution first folds each
+  and slices that transpose the patch extraction. Where the output has fewer channels than
+  a patch's block (both of the shallow net's convolutions), the same products are formed
+  the other way round, shift-and-add (``_conv_matmul``), which builds a smaller
+  intermediate. A strided convolution first folds each
   ``stride x stride`` block of pixels into channels (space-to-depth), which turns it into a
   stride-1 convolution over blocks; its gradient then needs no interior-padded scatter.
   The batch is processed in chunks of a few MiB of patches under ``lax.map`` with
@@ -29,7 +32,9 @@ update at batch 640 ran:
   standard gradient ran 4x slower than the slices' here;
 * shallow net: 1.2-2.4x faster under glibc's malloc, but only 0.7-1.1x with tcmalloc
   preloaded (as ``core/launch.py`` does): most of the standard gradients' slowness was
-  allocating large temporary buffers, not the convolution itself.
+  allocating large temporary buffers, not the convolution itself. Shift-and-add then made
+  the shallow path 1.3x faster; the whole IMPALA update (scripts/bench_impala.py) ran 1.40x
+  the standard layers' speed under glibc and 0.92x with tcmalloc.
 
 At batches below ~100 (shallow) or ~30 (deep), and for forward-only inference, the standard
 ops were as fast or up to 2x faster, so 'auto' keeps batches under ``MATMUL_MIN_BATCH`` (an

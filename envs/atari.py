@@ -259,7 +259,6 @@ class AtariVectorEnv(host.WrappedVectorEnv):
         last=last.copy())
     return host.HostStep(timestep, episode_return, episode_length)
 
-
   def _channels_last(self, obs: np.ndarray) -> np.ndarray:
     """``[N, stack, 84, 84]`` -> a new C-contiguous ``[N, 84, 84, stack]``.
 

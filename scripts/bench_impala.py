@@ -68,6 +68,11 @@ def _config(net: str, implementation: str = 'auto'):
   return config
 
 
+def _frames_per_batch(config, frames_per_step):
+  """Atari frames in one learner batch (the bench runs without replay: all fresh)."""
+  return config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
+
+
 def _timed(fn, seconds):
   """Calls ``fn`` (returning frames done) until ``seconds`` pass; frames per second."""
   fn()  # warm-up (compilation)
@@ -151,7 +156,7 @@ def synthetic_batch(runtime, config):
 def learner_fps(runtime, config, frames_per_step, seconds):
   """Frames/s of learner updates on a fixed synthetic batch."""
   batch = synthetic_batch(runtime, config)
-  per_update = config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
+  per_update = _frames_per_batch(config, frames_per_step)
   box = [runtime.init(jax.random.PRNGKey(0))]
 
   def one():
@@ -175,7 +180,7 @@ def update_flops(net):
 
 def e2e_fps(runtime, frames_per_step, seconds, config):
   state = runtime.init(jax.random.PRNGKey(0))
-  per_update = config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
+  per_update = _frames_per_batch(config, frames_per_step)
   with runtime.start(state) as session:
     for _ in range(2):
       state, metrics = session.step(state)
@@ -205,7 +210,7 @@ def measure_net(net, seconds):
   record = {'raw_env_fps': raw_env_fps(config, seconds)}
   record['actor_fps'] = actor_fps(runtime, frames_per_step, seconds)
   record['learner_fps'] = learner_fps(runtime, config, frames_per_step, seconds)
-  per_update = config.runtime.batch_size * config.runtime.unroll_length * frames_per_step
+  per_update = _frames_per_batch(config, frames_per_step)
   record['update_gflop'] = update_flops(net) / 1e9
   record['learner_gflops'] = record['update_gflop'] * record['learner_fps'] / per_update
   standard, _ = actor_learner_train.build(_config(net, 'standard'), agent_lib.make_agent)

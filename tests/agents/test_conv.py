@@ -3,11 +3,7 @@
 import functools
 import importlib.util
 import itertools
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import flax.linen as nn
 import jax
@@ -164,14 +160,9 @@ print(json.dumps({'while': 'while' in hlo, 'all_gather': 'all-gather' in hlo,
 """
 
 
-def test_matmul_batch_chunks_stay_partitioned_over_a_sharded_batch():
+def test_matmul_batch_chunks_stay_partitioned_over_a_sharded_batch(run_on_virtual_cpus):
   """With the batch sharded, every device runs its share of every scan step: no gathering."""
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
-             JAX_PLATFORMS='cpu')
-  proc = subprocess.run([sys.executable, '-c', _SHARDED_GRAD], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=120)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  out = run_on_virtual_cpus(_SHARDED_GRAD, devices=4, timeout_s=120)
   assert out['while']  # The scan over chunks is there...
   assert not out['all_gather']  # ...and runs on each device's own examples...
   assert max(out['errors']) < 1e-4  # ...to the standard convolution's gradients.

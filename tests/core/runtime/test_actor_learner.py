@@ -1,7 +1,5 @@
 """Tests of the actor-learner runtime on host environments: learning, failure, lag, stop."""
 
-import json
-import os
 import pathlib
 import signal
 import subprocess
@@ -166,13 +164,8 @@ print(json.dumps(out))
 '''
 
 
-def test_learner_split_over_two_devices_matches_one():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
-             JAX_PLATFORMS='cpu')
-  proc = subprocess.run([sys.executable, '-c', _MESH_EQUALITY], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_learner_split_over_two_devices_matches_one(run_on_virtual_cpus):
+  out = run_on_virtual_cpus(_MESH_EQUALITY, devices=2)
   one, two = out['1'], out['2']
   assert two['param_devices'] == 2 and two['actor_devices'] == 1
   np.testing.assert_allclose(one['loss'], two['loss'], rtol=1e-4)

@@ -1,9 +1,5 @@
 """Tests of the on-device runtime: learning, episode statistics, sharding, no recompiles."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -12,8 +8,6 @@ import numpy as np
 from agents.actor_critic import agent as agent_lib
 from configs import actor_critic as configs
 from core.runtime import on_device_train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
 def _train(config, num_calls=None):
@@ -72,13 +66,8 @@ _SHARDED = textwrap.dedent('''
 ''')
 
 
-def test_eight_devices_match_one_device():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8',
-             JAX_PLATFORMS='cpu')
-  proc = subprocess.run([sys.executable, '-c', _SHARDED], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_eight_devices_match_one_device(run_on_virtual_cpus):
+  out = run_on_virtual_cpus(_SHARDED, devices=8)
   one, eight = out['1'], out['8']
   assert eight['num_shards'] == 8 and one['num_shards'] == 1
   assert eight['param_shards'] == 8  # replicated on every device
