@@ -5,18 +5,20 @@ above all, and any strided convolution) and the gradient of a ``reduce_window`` 
 far below its matrix-multiply speed, partly in allocating large temporary buffers. On CPU
 these layers therefore compute:
 
-* convolution: im2col. Each kernel offset contributes one slice of the (padded) input; the
-  slices are concatenated on the channel axis and multiplied by the kernel reshaped to
-  ``[kh * kw * cin, cout]``. The backward pass is then two matrix multiplies plus the pads
-  and slices that transpose the patch extraction. Where the output has fewer channels than
-  a patch's block (both of the shallow net's convolutions), the same products are formed
-  the other way round, shift-and-add (``_conv_matmul``), which builds a smaller
-  intermediate. A strided convolution first folds each
-  ``stride x stride`` block of pixels into channels (space-to-depth), which turns it into a
-  stride-1 convolution over blocks; its gradient then needs no interior-padded scatter.
-  The batch is processed in chunks of a few MiB of patches under ``lax.map`` with
-  ``jax.checkpoint``, so the 9x-64x inflated patches stay in cache and are rebuilt in the
-  backward pass rather than stored.
+* convolution: a strided convolution first folds each ``stride x stride`` block of pixels
+  into channels (space-to-depth), which turns it into a stride-1 convolution over blocks
+  whose gradient needs no interior-padded scatter. That one is a matrix multiply, formed
+  either as im2col (the shifted views of the blocks concatenated into patches, times the
+  kernel as ``[kh * kw * cb, cout]``) or, where the output has fewer channels than a block
+  (both of the shallow net's convolutions), as shift-and-add (the blocks times every kernel
+  offset's matrix at once, then the shifted slices of that summed), whichever builds the
+  smaller intermediate (``_block_matrix``). The batch is processed in chunks of a few MiB
+  of intermediate under ``lax.scan``, so the inflated patches stay in cache. A custom VJP
+  runs the backward pass as a second scan over the same chunks: it rebuilds each chunk's
+  blocks from the input (uint8 frames are cast and scaled per chunk, ``input_scale``), sums
+  the kernel gradient in its carry, and computes an input gradient only where the input is
+  differentiated. For shift-and-add the kernel gradient is one multiply of the blocks by
+  the output cotangent shifted under every kernel offset (``_block_conv_bwd``).
 * max-pool: the maximum over the window's strided slices, with a hand-written gradient
   (``jax.custom_vjp``) that routes each window's cotangent to its first maximum in row-major
   window order, the element ``reduce_window``'s own gradient (``select_and_scatter`` with
@@ -25,21 +27,18 @@ these layers therefore compute:
 
 Both are equal, values and gradients, to ``flax.linen.Conv`` / ``flax.linen.max_pool`` up to
 float rounding; ``implementation='auto'`` uses them on CPU and the standard XLA ops elsewhere.
-``scripts/bench_conv.py`` measures the difference. On 2 CPU cores (jax 0.10.2), a learner
-update at batch 640 ran:
+``scripts/bench_conv.py`` measures the difference (the update of a torso alone) and
+``scripts/bench_impala.py`` the whole IMPALA learner; results/bench/ holds their output.
+Before the custom VJP the shallow path lost to XLA's layers once tcmalloc was preloaded
+(0.92x in the learner): tcmalloc removes most of the standard gradients' slowness, which
+was allocating large temporary buffers. The custom VJP (the first layer's kernel gradient
+took 150 ms at batch 672 as autodiff of a checkpointed map, 105 ms in XLA's own gradient,
+55 ms now) and casting frames per chunk made it ~2x XLA's, tcmalloc or not.
 
-* deep net: 1.3-2.5x faster, about half of it (with tcmalloc) from the max-pool, whose
-  standard gradient ran 4x slower than the slices' here;
-* shallow net: 1.2-2.4x faster under glibc's malloc, but only 0.7-1.1x with tcmalloc
-  preloaded (as ``core/launch.py`` does): most of the standard gradients' slowness was
-  allocating large temporary buffers, not the convolution itself. Shift-and-add then made
-  the shallow path 1.3x faster; the whole IMPALA update (scripts/bench_impala.py) ran 1.40x
-  the standard layers' speed under glibc and 0.92x with tcmalloc.
-
-At batches below ~100 (shallow) or ~30 (deep), and for forward-only inference, the standard
-ops were as fast or up to 2x faster, so 'auto' keeps batches under ``MATMUL_MIN_BATCH`` (an
-actor's inference) on them. It does not look at the allocator: pass
-``implementation='standard'`` where tcmalloc is preloaded and the net is shallow.
+For the deep net's 3x3 convolutions and pool at small batches (an actor's inference), XLA's
+own ops were as fast or up to 1.5x faster, so 'auto' keeps batches under ``MATMUL_MIN_BATCH``
+on them. Shift-and-add convolutions (the shallow net's) were as fast or faster at every batch
+size, and 'auto' always gives them the matmul path.
 """
 
 import functools
@@ -69,18 +68,23 @@ Dtype = Any
 Initializer = Callable[[PRNGKey, Shape, Dtype], jax.Array]
 
 
-# Below this many examples (an actor's inference batch) XLA's own convolution and pool were
-# as fast or up to 2x faster on CPU than the matmul path (scripts/bench_conv.py).
+# Below this many examples (an actor's inference batch) XLA's own im2col-shaped convolutions
+# (the deep net's 3x3 ones) and pool were as fast or up to 1.5x faster on CPU than the matmul
+# path (scripts/bench_conv.py). Shift-and-add convolutions (the shallow net's) were as fast
+# or faster at every batch from 2 up (gradient at 88: 13 ms against 23), so they take the
+# matmul path at any size.
 MATMUL_MIN_BATCH = 128
 
 
-def resolve_implementation(implementation: str = 'auto', batch_size: int | None = None) -> str:
+def resolve_implementation(implementation: str = 'auto', batch_size: int | None = None,
+                           min_batch: int = MATMUL_MIN_BATCH) -> str:
   """Which implementation ``implementation`` means on the default backend.
 
   Args:
     implementation: 'auto', 'standard' or 'matmul'.
     batch_size: examples in the call; 'auto' keeps small batches (fewer than
-      ``MATMUL_MIN_BATCH``) on the standard ops. None: no batch preference.
+      ``min_batch``) on the standard ops. None: no batch preference.
+    min_batch: the smallest batch 'auto' gives the matmul path.
 
   Returns:
     'standard' or 'matmul'; 'auto' is 'matmul' when ``jax.default_backend()`` is 'cpu'. It is
@@ -90,7 +94,7 @@ def resolve_implementation(implementation: str = 'auto', batch_size: int | None 
     raise ValueError(
         f'implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}')
   if implementation == 'auto':
-    large = batch_size is None or batch_size >= MATMUL_MIN_BATCH
+    large = batch_size is None or batch_size >= min_batch
     return 'matmul' if jax.default_backend() == 'cpu' and large else 'standard'
   return implementation
 
@@ -137,17 +141,22 @@ def _check_windows(shape: Shape, window, strides, padding):
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
            padding: str = 'SAME', implementation: str = 'auto', *,
+           input_scale: float | None = None,
            chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> jax.Array:
   """A 2-D convolution (cross-correlation, like ``lax.conv_general_dilated``), no bias.
 
   Args:
-    x: input ``[N, H, W, C]``.
-    kernel: ``[kh, kw, C, O]``, of ``x``'s dtype.
+    x: input ``[N, H, W, C]``, of ``kernel``'s dtype or of an integer one (frames), which is
+      cast to ``kernel``'s.
+    kernel: ``[kh, kw, C, O]``.
     strides: ``(sh, sw)``, or one int for both.
     padding: 'SAME' (XLA's split: the smaller half before) or 'VALID'.
     implementation: 'auto', 'standard' (``lax.conv_general_dilated``, as flax calls it) or
-      'matmul' (im2col, see the module docstring).
-    chunk_bytes: for 'matmul', the patch bytes built per scan step over the batch.
+      'matmul' (see the module docstring).
+    input_scale: if given, the input is multiplied by it after the cast (1/255 for uint8
+      frames). The 'matmul' path casts and scales one batch chunk at a time, so integer
+      frames never exist as a floating-point array of the whole batch.
+    chunk_bytes: for 'matmul', the intermediate bytes built per scan step over the batch.
 
   Returns:
     ``[N, OH, OW, O]`` with OH = ceil(H / sh) for 'SAME', (H - kh) // sh + 1 for 'VALID'.
@@ -158,22 +167,55 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
   if x.shape[-1] != kernel.shape[2]:
     raise ValueError(f'x has {x.shape[-1]} channels but kernel {kernel.shape} expects '
                      f'{kernel.shape[2]}')
-  if x.dtype != kernel.dtype:
-    raise ValueError(f'x and kernel must share a dtype, got {x.dtype} and {kernel.dtype}')
+  if x.dtype != kernel.dtype and not jnp.issubdtype(x.dtype, jnp.integer):
+    raise ValueError(f'x must have the kernel\'s dtype ({kernel.dtype}) or an integer one, '
+                     f'got {x.dtype}')
   strides = _pair(strides, 'strides')
   _check_padding(padding)
   windows = _check_windows(x.shape, kernel.shape[:2], strides, padding)
-  if resolve_implementation(implementation, x.shape[0]) == 'standard':
-    return lax.conv_general_dilated(x, kernel, strides, padding,
-                                    dimension_numbers=_DIMENSION_NUMBERS)
-  return _conv_matmul(x, kernel, strides, windows, chunk_bytes)
+  shift_add = kernel.shape[3] < strides[0] * strides[1] * kernel.shape[2]
+  min_batch = 1 if shift_add else MATMUL_MIN_BATCH
+  if resolve_implementation(implementation, x.shape[0], min_batch) == 'standard':
+    return lax.conv_general_dilated(_cast(x, kernel.dtype, input_scale), kernel, strides,
+                                    padding, dimension_numbers=_DIMENSION_NUMBERS)
+  return _conv_matmul(x, kernel, strides, windows, input_scale, chunk_bytes)
 
 
-def _conv_matmul(x, kernel, strides, windows, chunk_bytes):
+def _cast(x, dtype, scale):
+  x = x.astype(dtype)
+  return x if scale is None else x * jnp.asarray(scale, dtype)
+
+
+def _conv_matmul(x, kernel, strides, windows, input_scale, chunk_bytes):
   """Matrix-multiply convolution over space-to-depth blocks, in cache-sized batch chunks.
 
   After space-to-depth the convolution is a stride-1 one with a ``bh x bw`` kernel over
-  blocks of ``cb = sh * sw * cin`` channels. Two equivalent ways to multiply:
+  blocks of ``cb = sh * sw * cin`` channels (``_block_conv``).
+  """
+  kh, kw, cin, cout = kernel.shape
+  sh, sw = strides
+  (oh, ph_lo, _), (ow, pw_lo, _) = windows
+  # Kernel extent in stride blocks. Kernels that are multiples of the stride (IMPALA's 8x8/4
+  # and 4x4/2, every stride-1 kernel) fill their blocks; others get zero taps.
+  bh, bw = -(-kh // sh), -(-kw // sw)
+  # Pad (or crop, where 'VALID' leaves rows unused) to exactly the blocks the output reads.
+  pads = ((ph_lo, (oh + bh - 1) * sh - x.shape[1] - ph_lo),
+          (pw_lo, (ow + bw - 1) * sw - x.shape[2] - pw_lo))
+  block_kernel = jnp.pad(kernel, ((0, bh * sh - kh), (0, bw * sw - kw), (0, 0), (0, 0)))
+  # [bh, bw, cb, cout]: block offset (bi, bj), then in-block offset (si, sj) and cin.
+  block_kernel = block_kernel.reshape(bh, sh, bw, sw, cin, cout).transpose(0, 2, 1, 3, 4, 5)
+  block_kernel = block_kernel.reshape(bh, bw, sh * sw * cin, cout)
+  # Space-to-depth in the input's dtype: for uint8 frames a quarter of float32's bytes to
+  # shuffle, once for both passes; each scan step then only casts its chunk.
+  blocks = _space_to_depth(_pad_hw(x, pads), strides)
+  scale = None if input_scale is None else float(input_scale)
+  return _block_conv(blocks, block_kernel, scale, chunk_bytes)
+
+
+def _block_matrix(block_kernel):
+  """The matrix ``_block_conv_chunk`` multiplies by, for ``block_kernel [bh, bw, cb, cout]``.
+
+  Two equivalent ways to multiply:
 
   * im2col: concatenate the ``bh * bw`` shifted views of the blocks into patches of
     ``bh * bw * cb`` channels per output pixel, times a ``[bh * bw * cb, cout]`` matrix;
@@ -184,42 +226,118 @@ def _conv_matmul(x, kernel, strides, windows, chunk_bytes):
   channels, or products of ``bh*bw*cout``), so the smaller one is built: shift-and-add
   wherever ``cout < cb``, which holds for both of the shallow net's strided convolutions.
   """
-  kh, kw, cin, cout = kernel.shape
-  sh, sw = strides
-  (oh, ph_lo, _), (ow, pw_lo, _) = windows
-  # Kernel extent in stride blocks. Kernels that are multiples of the stride (IMPALA's 8x8/4
-  # and 4x4/2, every stride-1 kernel) fill their blocks; others get zero taps.
-  bh, bw = -(-kh // sh), -(-kw // sw)
-  cb = sh * sw * cin
-  # Pad (or crop, where 'VALID' leaves rows unused) to exactly the blocks the output reads.
-  pads = ((ph_lo, (oh + bh - 1) * sh - x.shape[1] - ph_lo),
-          (pw_lo, (ow + bw - 1) * sw - x.shape[2] - pw_lo))
-  block_kernel = jnp.pad(kernel, ((0, bh * sh - kh), (0, bw * sw - kw), (0, 0), (0, 0)))
-  # [bh * bw, cb, cout]: block offset (bi, bj), then in-block offset (si, sj) and cin.
-  block_kernel = block_kernel.reshape(bh, sh, bw, sw, cin, cout).transpose(0, 2, 1, 3, 4, 5)
-  block_kernel = block_kernel.reshape(bh * bw, cb, cout)
-  shift_add = cout < cb
-
-  if shift_add:
+  bh, bw, cb, cout = block_kernel.shape
+  if cout < cb:
     # Columns ordered (block offset, cout).
-    matrix = block_kernel.transpose(1, 0, 2).reshape(cb, bh * bw * cout)
-    intermediate = (oh + bh - 1) * (ow + bw - 1) * bh * bw * cout
+    return block_kernel.transpose(2, 0, 1, 3).reshape(cb, bh * bw * cout)
+  return block_kernel.reshape(bh * bw * cb, cout)
+
+
+def _block_conv_chunk(blocks, matrix, block_shape, scale):
+  """The stride-1 'VALID' convolution of a chunk of ``blocks``, by ``_block_matrix``."""
+  bh, bw, cb, cout = block_shape
+  blocks = _cast(blocks, matrix.dtype, scale)
+  oh, ow = blocks.shape[1] - bh + 1, blocks.shape[2] - bw + 1
+  offsets = [(i, j) for i in range(bh) for j in range(bw)]
+  if cout < cb:
+    products = jnp.dot(blocks, matrix)
+    return sum(products[:, i:i + oh, j:j + ow, k * cout:(k + 1) * cout]
+               for k, (i, j) in enumerate(offsets))
+  patches = jnp.concatenate([blocks[:, i:i + oh, j:j + ow] for i, j in offsets], axis=-1)
+  return jnp.dot(patches, matrix)
+
+
+def _block_chunk(blocks, block_kernel, chunk_bytes):
+  """Examples per scan step of ``_block_conv``, forward and backward alike.
+
+  The budget covers the larger per-image intermediate: the patches (``oh*ow*bh*bw*cb``) or
+  the products (``hb*wb*bh*bw*cout``), and their cotangent in the backward pass. One size for
+  both passes keeps their steps aligned with a sharded batch.
+  """
+  bh, bw, cb, cout = block_kernel.shape
+  _, hb, wb, _ = blocks.shape
+  if cout < cb:
+    per_image = hb * wb * bh * bw * cout
   else:
-    matrix = block_kernel.reshape(bh * bw * cb, cout)
-    intermediate = oh * ow * bh * bw * cb
+    per_image = (hb - bh + 1) * (wb - bw + 1) * bh * bw * cb
+  return _chunk_size(blocks.shape[0], chunk_bytes // (per_image * block_kernel.dtype.itemsize))
 
-  def apply(x_chunk):
-    blocks = _space_to_depth(_pad_hw(x_chunk, pads), (sh, sw))
-    offsets = [(i, j) for i in range(bh) for j in range(bw)]
-    if shift_add:
-      products = jnp.dot(blocks, matrix)
-      return sum(products[:, i:i + oh, j:j + ow, k * cout:(k + 1) * cout]
-                 for k, (i, j) in enumerate(offsets))
-    patches = jnp.concatenate([blocks[:, i:i + oh, j:j + ow] for i, j in offsets], axis=-1)
-    return jnp.dot(patches, matrix)
 
-  bytes_per_image = intermediate * x.dtype.itemsize
-  return _map_batch_chunks(apply, x, _chunk_size(x.shape[0], chunk_bytes // bytes_per_image))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _block_conv(blocks, block_kernel, scale, chunk_bytes):
+  """The convolution of ``blocks`` (cast, times ``scale``) by ``block_kernel``, in chunks.
+
+  A custom VJP rather than ``jax.checkpoint`` under ``lax.map``: the backward pass is its own
+  scan over the same chunks, casting each chunk's blocks again in cache (uint8 frames are
+  read at a quarter of float32's bytes) and summing the kernel gradient in its carry. The
+  autodiff of the checkpointed map did the same multiply-adds at half the speed: the shallow
+  net's first-layer kernel gradient took 150 ms at batch 672, XLA's own 105 ms, this 55 ms.
+  """
+  matrix = _block_matrix(block_kernel)
+  chunk = _block_chunk(blocks, block_kernel, chunk_bytes)
+  y, _ = _map_batch_chunks(
+      lambda b: (_block_conv_chunk(b, matrix, block_kernel.shape, scale), ()), (blocks,), chunk)
+  return y
+
+
+def _block_conv_fwd(blocks, block_kernel, scale, chunk_bytes):
+  # With symbolic zeros the primals say whether they are differentiated: frames are not, and
+  # then no input gradient is computed.
+  y = _block_conv(blocks.value, block_kernel.value, scale, chunk_bytes)
+  return y, (blocks.value, block_kernel.value, blocks.perturbed)
+
+
+def _block_conv_bwd(scale, chunk_bytes, residuals, dy):
+  """Both gradients from the output cotangent shifted under every kernel offset.
+
+  ``shifted[n, p, q, (k, o)] = dy[n, p - i_k, q - j_k, o]`` (zero outside), with
+  ``bh * bw * cout`` channels over the block grid: the kernel gradient is one matrix
+  multiply that contracts the batch and both spatial axes, ``blocks^T shifted``, and the
+  blocks' gradient is ``shifted`` times the kernel. (For shift-and-add, ``shifted`` is the
+  products' cotangent; autodiff built it from four scattered copies at half the speed.)
+  Where im2col's patches are the smaller intermediate, autodiff's own transpose is used.
+  """
+  blocks, block_kernel, blocks_differentiated = residuals
+  if isinstance(dy, jax.custom_derivatives.SymbolicZero):
+    return None, None
+  bh, bw, cb, cout = block_kernel.shape
+  oh, ow = dy.shape[1:3]
+  dtype = block_kernel.dtype
+  shift_add = cout < cb
+  # Rows ordered (block offset, cout), as ``shifted``'s channels.
+  matrix_t = block_kernel.transpose(0, 1, 3, 2).reshape(bh * bw * cout, cb)
+  matrix, matrix_vjp = jax.vjp(_block_matrix, block_kernel)
+
+  def apply_shift_add(blocks_chunk, dy_chunk):
+    cast, cast_vjp = jax.vjp(lambda a: _cast(a, dtype, scale), blocks_chunk)
+    hb, wb = cast.shape[1:3]
+    shifted = jnp.concatenate(
+        [jnp.pad(dy_chunk, ((0, 0), (i, hb - oh - i), (j, wb - ow - j), (0, 0)))
+         for i in range(bh) for j in range(bw)], axis=-1)
+    dmatrix = lax.dot_general(cast, shifted, (((0, 1, 2), (0, 1, 2)), ((), ())))
+    dblocks = cast_vjp(jnp.dot(shifted, matrix_t))[0] if blocks_differentiated else ()
+    return dblocks, dmatrix
+
+  def apply_im2col(blocks_chunk, dy_chunk):
+    if blocks_differentiated:
+      _, chunk_vjp = jax.vjp(lambda a, m: _block_conv_chunk(a, m, block_kernel.shape, scale),
+                             blocks_chunk, matrix)
+      return chunk_vjp(dy_chunk)
+    _, chunk_vjp = jax.vjp(
+        lambda m: _block_conv_chunk(blocks_chunk, m, block_kernel.shape, scale), matrix)
+    return (), chunk_vjp(dy_chunk)[0]
+
+  chunk = _block_chunk(blocks, block_kernel, chunk_bytes)
+  if shift_add:
+    dblocks, dmatrix = _map_batch_chunks(apply_shift_add, (blocks, dy), chunk)
+    dkernel = dmatrix.reshape(cb, bh, bw, cout).transpose(1, 2, 0, 3)
+  else:
+    dblocks, dmatrix = _map_batch_chunks(apply_im2col, (blocks, dy), chunk)
+    dkernel, = matrix_vjp(dmatrix)
+  return (dblocks if blocks_differentiated else None), dkernel
+
+
+_block_conv.defvjp(_block_conv_fwd, _block_conv_bwd, symbolic_zeros=True)
 
 
 def _chunk_size(batch: int, target: int) -> int:
@@ -249,15 +367,15 @@ def _space_to_depth(x, strides):
   return x.reshape(n, h // sh, w // sw, sh * sw * c)
 
 
-def _map_batch_chunks(fn, x, chunk):
-  """``fn(x)``, computed ``chunk`` examples per scan step.
+def _map_batch_chunks(fn, xs, chunk):
+  """``fn(*xs)`` computed ``chunk`` examples per scan step.
 
-  Each step is under ``jax.checkpoint``, so the backward pass recomputes a step's
-  intermediates (the patches) instead of keeping every step's.
+  ``fn`` returns ``(per_example, total)``: arrays with the batch axis first, which are
+  concatenated over the steps, and arrays summed over them (a kernel gradient).
   """
-  n = x.shape[0]
+  n = xs[0].shape[0]
   if chunk >= n:
-    return fn(x)
+    return fn(*xs)
   steps = n // chunk
   # With several devices the batch axis may be sharded in contiguous blocks. Step s then
   # takes examples s, s + steps, s + 2 * steps, ..., so that every device holds its share of
@@ -265,17 +383,32 @@ def _map_batch_chunks(fn, x, chunk):
   # each device (7x slower on 4 CPU devices). On one device the interleaving's two transposes
   # cost ~15% of the shallow net's update, so contiguous steps are kept there.
   interleave = jax.device_count() > 1
-  if interleave:
-    main = jnp.swapaxes(x[:steps * chunk].reshape((chunk, steps) + x.shape[1:]), 0, 1)
-  else:
-    main = x[:steps * chunk].reshape((steps, chunk) + x.shape[1:])
-  y = lax.map(jax.checkpoint(fn), main)
-  if interleave:
-    y = jnp.swapaxes(y, 0, 1)
-  y = y.reshape((steps * chunk,) + y.shape[2:])
+
+  def split(x):
+    if interleave:
+      return jnp.swapaxes(x[:steps * chunk].reshape((chunk, steps) + x.shape[1:]), 0, 1)
+    return x[:steps * chunk].reshape((steps, chunk) + x.shape[1:])
+
+  def join(y):
+    if interleave:
+      y = jnp.swapaxes(y, 0, 1)
+    return y.reshape((steps * chunk,) + y.shape[2:])
+
+  main = tuple(split(x) for x in xs)
+  _, total_shape = jax.eval_shape(fn, *(x[0] for x in main))
+  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), total_shape)
+
+  def step(total, chunk_xs):
+    per_example, chunk_total = fn(*chunk_xs)
+    return jax.tree.map(jnp.add, total, chunk_total), per_example
+
+  total, per_example = lax.scan(step, zeros, main)
+  per_example = jax.tree.map(join, per_example)
   if steps * chunk < n:
-    y = jnp.concatenate([y, fn(x[steps * chunk:])])
-  return y
+    rest, rest_total = fn(*(x[steps * chunk:] for x in xs))
+    per_example = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), per_example, rest)
+    total = jax.tree.map(jnp.add, total, rest_total)
+  return per_example, total
 
 
 class Conv(nn.Module):
@@ -297,6 +430,8 @@ class Conv(nn.Module):
     kernel_init: kernel initializer (flax's default: LeCun normal).
     bias_init: bias initializer (flax's default: zeros).
     implementation: 'auto' (matmul on CPU, standard elsewhere), 'standard' or 'matmul'.
+    input_scale: multiplies the inputs after their cast to the computation dtype (1/255 for
+      uint8 frames); see ``conv2d``.
   """
   features: int
   kernel_size: Sequence[int]
@@ -308,6 +443,7 @@ class Conv(nn.Module):
   kernel_init: Initializer = nn.linear.default_kernel_init
   bias_init: Initializer = nn.initializers.zeros_init()
   implementation: str = 'auto'
+  input_scale: float | None = None
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -321,10 +457,16 @@ class Conv(nn.Module):
                         self.param_dtype)
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
-    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    if jnp.issubdtype(inputs.dtype, jnp.integer):
+      # Frames: conv2d casts them (per chunk on the matmul path) to the kernel's dtype, the
+      # one flax's promotion would give them.
+      dtype = self.dtype or jnp.promote_types(inputs.dtype, self.param_dtype)
+      kernel, bias = nn.dtypes.promote_dtype(kernel, bias, dtype=dtype)
+    else:
+      inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
     batch_shape = inputs.shape[:-3]
     y = conv2d(inputs.reshape((-1,) + inputs.shape[-3:]), kernel, self.strides,
-               self.padding, self.implementation)
+               self.padding, self.implementation, input_scale=self.input_scale)
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])

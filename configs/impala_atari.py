@@ -13,11 +13,17 @@ Variants (``--config=configs/impala_atari.py:VARIANTS``, comma-separated, in ord
   replay    batches of 8 unrolls of T = 10, three quarters of them replayed from the
             last 128 unrolls (2 actors x 2 environments): every unroll is learnt from 4
             times and there is one update per 20 agent steps, 32x the paper's rate.
+  replay7   as ``replay`` but 7 of every 8 unrolls replayed, in batches of 16: each unroll is
+            learnt from 8 times, and each update sees twice the samples at the same
+            update rate per frame (for the noisier-than-PPO batches of ``replay``).
   adam      Adam (lr 2.5e-4, ε 1e-8) instead of RMSProp: its step does not depend on the
             gradient's scale, which RMSProp's ε = 0.01 does with small summed batches.
   low_entropy  entropy cost 0.003 instead of 0.01 (Pong needs a nearly deterministic
             policy to win its points; at 0.01 the policy stayed at ~85 % of the uniform
             entropy through 5M frames).
+  constant_lr  no learning-rate decay. The paper decays to 0 over its 200M frames; over a
+            10M-frame budget the linear decay has halved the rate by the time Pong takes
+            off (~3-5M frames) and slows the climb after it.
   smoke     a few updates of a tiny run (tests).
 
 The paper's Atari settings: RMSProp (decay 0.99, ε 0.01, momentum 0), learning rate 6e-4
@@ -121,6 +127,12 @@ def _replay(config):
   return config
 
 
+def _replay7(config):
+  rt = _replay(config).runtime
+  rt.batch_size, rt.replay_ratio = 16, 7
+  return config
+
+
 def _adam(config):
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 2.5e-4
@@ -130,6 +142,11 @@ def _adam(config):
 
 def _low_entropy(config):
   config.agent.entropy_cost = 0.003
+  return config
+
+
+def _constant_lr(config):
+  config.optimizer.schedule = 'constant'
   return config
 
 
@@ -155,8 +172,10 @@ VARIANTS = {
     'full_actions': _full_actions,
     'small_batch': _small_batch,
     'replay': _replay,
+    'replay7': _replay7,
     'adam': _adam,
     'low_entropy': _low_entropy,
+    'constant_lr': _constant_lr,
     'smoke': _smoke,
 }
 

@@ -9,10 +9,12 @@ For each net (shallow, deep), measured in one process on the same threads:
   learner_gflops    FLOPs of one update / its time. The FLOPs are XLA's count for the
                     update built with the standard layers on one device: the same math,
                     but no loop, whereas the matmul path runs its convolutions in chunks
-                    under lax.map, whose body XLA's cost analysis counts only once.
+                    under lax.scan, whose body XLA's cost analysis counts only once.
   matmul_gflops     a 2048² f32 matmul in the same run
   learner_fps_standard_layers, fast_learner_speedup   the same update with flax's
-                    standard conv and max-pool, and the ratio
+                    standard conv and max-pool, and the ratio; the two learners take
+                    turns (4 slices each of 2 x --seconds in all), so load from other
+                    processes falls on both alike
 Frames are Atari frames (4 per agent step). The whole measurement runs twice, with and
 without tcmalloc preloaded (``LD_PRELOAD``), in child processes.
 
@@ -153,18 +155,31 @@ def synthetic_batch(runtime, config):
       agent_state=agent_state)
 
 
-def learner_fps(runtime, config, frames_per_step, seconds):
-  """Frames/s of learner updates on a fixed synthetic batch."""
-  batch = synthetic_batch(runtime, config)
-  per_update = _frames_per_batch(config, frames_per_step)
-  box = [runtime.init(jax.random.PRNGKey(0))]
+def learner_fps(runtimes, config, frames_per_step, seconds, rounds=4):
+  """Frames/s of learner updates on a fixed synthetic batch, one figure per runtime.
 
-  def one():
-    box[0], metrics = runtime.update(box[0], runtime.put_batch(batch))
+  The runtimes take turns, ``rounds`` slices of ``seconds / rounds`` each, so that load from
+  other processes falls on all of them alike and their ratio stays meaningful.
+  """
+  batch = synthetic_batch(runtimes[0], config)
+  per_update = _frames_per_batch(config, frames_per_step)
+  states = [runtime.init(jax.random.PRNGKey(0)) for runtime in runtimes]
+
+  def one(i):
+    states[i], metrics = runtimes[i].update(states[i], runtimes[i].put_batch(batch))
     jax.block_until_ready(metrics['loss'])
     return per_update
 
-  return _timed(one, seconds)
+  for i in range(len(runtimes)):
+    one(i)  # warm-up (compilation)
+  frames, elapsed = [0] * len(runtimes), [0.0] * len(runtimes)
+  for _ in range(rounds):
+    for i in range(len(runtimes)):
+      start = time.monotonic()
+      while time.monotonic() - start < seconds / rounds:
+        frames[i] += one(i)
+      elapsed[i] += time.monotonic() - start
+  return [f / t for f, t in zip(frames, elapsed)]
 
 
 def update_flops(net):
@@ -209,12 +224,12 @@ def measure_net(net, seconds):
   runtime, frames_per_step = actor_learner_train.build(config, agent_lib.make_agent)
   record = {'raw_env_fps': raw_env_fps(config, seconds)}
   record['actor_fps'] = actor_fps(runtime, frames_per_step, seconds)
-  record['learner_fps'] = learner_fps(runtime, config, frames_per_step, seconds)
+  standard, _ = actor_learner_train.build(_config(net, 'standard'), agent_lib.make_agent)
+  record['learner_fps'], record['learner_fps_standard_layers'] = learner_fps(
+      [runtime, standard], config, frames_per_step, 2 * seconds)
   per_update = _frames_per_batch(config, frames_per_step)
   record['update_gflop'] = update_flops(net) / 1e9
   record['learner_gflops'] = record['update_gflop'] * record['learner_fps'] / per_update
-  standard, _ = actor_learner_train.build(_config(net, 'standard'), agent_lib.make_agent)
-  record['learner_fps_standard_layers'] = learner_fps(standard, config, frames_per_step, seconds)
   record['fast_learner_speedup'] = record['learner_fps'] / record['learner_fps_standard_layers']
   record['e2e_fps'] = e2e_fps(runtime, frames_per_step, seconds, config)
   record['efficiency'] = record['e2e_fps'] * (1 / record['actor_fps'] + 1 / record['learner_fps'])

@@ -80,9 +80,9 @@ def _summary(workdir: pathlib.Path, game: str):
 
 def _table(rows) -> list[str]:
   lines = [
-      '| game | variants | frames | final return | best return | frames to target | '
+      '| game | variants | seed | frames | final return | best return | frames to target | '
       'env frames/s | paper, shallow (200M frames) |',
-      '|---|---|---|---|---|---|---|---|',
+      '|---|---|---|---|---|---|---|---|---|',
   ]
   for row in rows:
     target = row.get('target')
@@ -91,7 +91,7 @@ def _table(rows) -> list[str]:
                  f'{reached:,} (≥ {target:+g})' if reached else f'not reached (≥ {target:+g})')
     paper = PAPER.get(row['game'], {}).get('shallow')
     lines.append(
-        f"| {row['game']} | {row['variants']} | {row['frames']:,} | "
+        f"| {row['game']} | {row['variants']} | {row.get('seed', 0)} | {row['frames']:,} | "
         f"{row['final_return']:.1f} | {row['best_last_games_return']:.1f} | {to_target} | "
         f"{row['env_fps']:,.0f} | {'—' if paper is None else paper} |")
   return lines
@@ -109,15 +109,17 @@ def main(argv):
     config.total_frames = _FRAMES.value
     config.seed = _SEED.value
     experiment.validate(config, agent_registry.names(), family.validate)
+    seed_suffix = f'seed{_SEED.value}' if _SEED.value else ''  # seed 0's names predate seeds
     workdir = pathlib.Path(_RUNS.value) / '-'.join(
-        filter(None, [game, _VARIANTS.value.replace(',', '-')]))
+        filter(None, [game, _VARIANTS.value.replace(',', '-'), seed_suffix]))
     result = experiment.train(config, workdir, family.make_agent)
     # No wall time: a resumed run's would count only the last session.
     del result
     summary = dict(_summary(workdir, game), game=game, variants=_VARIANTS.value or 'paper',
                    seed=_SEED.value)
-    # One row per (game, variants): a rerun replaces its row, other settings' rows stay.
-    rows = [r for r in rows if (r['game'], r['variants']) != (game, summary['variants'])]
+    # One row per (game, variants, seed): a rerun replaces its row, other rows stay.
+    key = (game, summary['variants'], _SEED.value)
+    rows = [r for r in rows if (r['game'], r['variants'], r.get('seed', 0)) != key]
     rows.append(summary)
     for path in plots.plot_metrics(workdir / 'metrics.jsonl', out / workdir.name, x='frames',
                                    keys=['episode_return', 'env_fps', 'entropy']):
@@ -127,7 +129,7 @@ def main(argv):
       '# IMPALA (shallow net) on Atari, reproduced on 2 CPU cores',
       '',
       'Each row: `python scripts/reproduce_impala.py --games=<game> --frames=<frames> '
-      '--variants=<variants>` (seed 0). "paper" is the default of configs/impala_atari.py, '
+      '--variants=<variants> --seed=<seed>`. "paper" is the default of configs/impala_atari.py, '
       "the paper's settings (RMSProp 6e-4 → 0, ε 0.01, entropy 0.01, T 20, B 32, clip 40); "
       'the variants are described in that file.',
       f'"final return" / "best return": mean score (unclipped, full games) of the newest '

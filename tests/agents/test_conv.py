@@ -121,8 +121,9 @@ def test_matmul_batch_chunks_match_standard(batch, chunk_images):
   """Scanning the batch in chunks (with a remainder or without) changes no number."""
   x = _normal(0, (batch, 20, 20, 16))
   kernel = _normal(1, (4, 4, 16, 8))
-  # Patch bytes per image: 9 x 9 outputs x 4 x 4 x 16 taps x 4 bytes.
-  chunk_bytes = chunk_images * 9 * 9 * 256 * 4
+  # Shift-and-add (8 output channels < 4 x 16 per block): products per image are
+  # 10 x 10 blocks x 2 x 2 offsets x 8 channels x 4 bytes, as is the shifted cotangent.
+  chunk_bytes = chunk_images * 10 * 10 * 4 * 8 * 4
   cotangent = _normal(2, (batch, 9, 9, 8))
 
   apply_fns = {
@@ -148,8 +149,8 @@ x = jax.device_put(jnp.asarray(rng.standard_normal((16, 10, 10, 4)), jnp.float32
                    NamedSharding(mesh, PartitionSpec('data')))
 kernel = jnp.asarray(rng.standard_normal((3, 3, 4, 4)), jnp.float32)
 def grads(implementation):
-  def loss(kernel, x):  # 4 images of patches per scan step: 4 steps of 4.
-    y = conv.conv2d(x, kernel, (1, 1), 'SAME', implementation, chunk_bytes=4 * 100 * 36 * 4)
+  def loss(kernel, x):  # 4 images per scan step (the 12 x 12 x 36 shifted cotangent): 4 of 4.
+    y = conv.conv2d(x, kernel, (1, 1), 'SAME', implementation, chunk_bytes=4 * 144 * 36 * 4)
     return jnp.sum(y * y)
   return jax.jit(jax.grad(loss, (0, 1)))
 hlo = grads('matmul').lower(kernel, x).compile().as_text()
@@ -177,6 +178,60 @@ def test_uint8_frames_and_leading_batch_axes_match_flax():
   assert y.dtype == y_ref.dtype == jnp.float32
   assert y.shape == (3, 2, 5, 6, 16)
   _assert_close(y, y_ref)
+
+
+@pytest.mark.parametrize('case', CONV_CASES[:3:2], ids=[c[0] for c in CONV_CASES[:3:2]])
+def test_scaled_uint8_frames_match_flax_on_float_frames(case):
+  """input_scale: cast and scaled per chunk (3 images per scan step), values and kernel grads
+  equal flax's convolution of the whole batch cast to float32 and scaled first."""
+  _, shape, features, kernel_size, strides, padding = case
+  shape = (7,) + shape[1:]
+  frames = jnp.asarray(np.random.default_rng(0).integers(0, 256, shape), jnp.uint8)
+  params = {'params': {'kernel': _normal(1, kernel_size + (shape[-1], features)),
+                       'bias': _normal(2, (features,))}}
+  scale = 1 / 255
+  reference = nn.Conv(features, kernel_size, strides, padding=padding)
+  y_shape = jax.eval_shape(reference.apply, params, frames.astype(jnp.float32)).shape
+  cotangent = _normal(3, y_shape)
+
+  def loss_ref(params):
+    return jnp.sum(reference.apply(params, frames.astype(jnp.float32) * scale) * cotangent)
+
+  results = {}
+  for implementation in ('standard', 'matmul'):
+    def loss(params, implementation=implementation):
+      module = conv.Conv(features, kernel_size, strides, padding,
+                         implementation=implementation, input_scale=scale)
+      return jnp.sum(module.apply(params, frames) * cotangent)
+    results[implementation] = jax.jit(jax.value_and_grad(loss))(params)
+  value_ref, grads_ref = jax.jit(jax.value_and_grad(loss_ref))(params)
+  per_image = 3 * np.prod(y_shape[1:]) * 64  # Comfortably several images' intermediates...
+  chunked = jax.jit(jax.grad(lambda kernel: jnp.sum(conv.conv2d(
+      frames, kernel, strides, padding, 'matmul', input_scale=scale,
+      chunk_bytes=int(per_image) // 20) * cotangent)))(params['params']['kernel'])
+  for value, grads in results.values():
+    _assert_close(value, value_ref)
+    _assert_close(grads['params']['kernel'], grads_ref['params']['kernel'])
+    _assert_close(grads['params']['bias'], grads_ref['params']['bias'])
+  _assert_close(chunked, grads_ref['params']['kernel'])  # ...cut to a few per step.
+
+
+def test_frames_get_no_input_gradient():
+  """Only the kernel gradient is built for integer frames: the backward pass has one matrix
+  multiply (blocks^T shifted), not a second one for the blocks' gradient."""
+  frames = jnp.zeros((4, 84, 84, 4), jnp.uint8)
+  kernel = _normal(0, (8, 8, 4, 16))
+  grad = jax.value_and_grad(lambda k: jnp.sum(conv.conv2d(frames, k, 4, 'VALID', 'matmul',
+                                                          input_scale=1 / 255)))
+  float_grad = jax.value_and_grad(
+      lambda k, x: jnp.sum(conv.conv2d(x, k, 4, 'VALID', 'matmul')), (0, 1))
+
+  def dots(fn, *args):
+    return jax.jit(fn).lower(*args).as_text().count('dot_general')
+
+  # Forward: one; backward: one for frames, two for differentiated float inputs.
+  assert dots(grad, kernel) == 2
+  assert dots(float_grad, kernel, frames.astype(jnp.float32)) == 3
 
 
 def test_float32_stays_float32():
@@ -267,8 +322,22 @@ def test_auto_resolves_to_matmul_on_cpu_only():
   # An actor's small inference batch stays on XLA's own ops, which are faster there.
   assert conv.resolve_implementation('auto', conv.MATMUL_MIN_BATCH - 1) == 'standard'
   assert conv.resolve_implementation('matmul', 1) == 'matmul'
+  assert conv.resolve_implementation('auto', 1, min_batch=1) == expected
   with pytest.raises(ValueError, match='implementation'):
     conv.resolve_implementation('fast')
+
+
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
+def test_auto_gives_small_batches_the_matmul_path_for_shift_and_add_only():
+  frames = jax.ShapeDtypeStruct((2, 84, 84, 4), jnp.uint8)
+  def primitives(features, kernel_size, strides):
+    kernel = jax.ShapeDtypeStruct(kernel_size + (4, features), jnp.float32)
+    return _primitives(jax.make_jaxpr(
+        lambda x, k: conv.conv2d(x, k, strides, 'VALID', 'auto'))(frames, kernel).jaxpr)
+  # The shallow net's first layer: 16 outputs < 4 x 4 x 4 channels per block.
+  assert 'conv_general_dilated' not in primitives(16, (8, 8), (4, 4))
+  # A stride-1 3x3 convolution (im2col-shaped) stays on XLA's below MATMUL_MIN_BATCH.
+  assert 'conv_general_dilated' in primitives(16, (3, 3), (1, 1))
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')

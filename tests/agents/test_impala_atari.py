@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
+from agents import registry as agent_registry
 from configs import impala_atari
+from core import experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -51,3 +53,18 @@ def test_variants_set_the_paper_settings():
   assert impala_atari.get_config('sticky').env.kwargs.sticky_actions
   with pytest.raises(ValueError, match='unknown variant'):
     impala_atari.get_config('nope')
+
+
+@pytest.mark.parametrize('variant', sorted(set(impala_atari.VARIANTS) - {'pong'}))
+def test_every_variant_passes_validation(variant):
+  config = impala_atari.get_config(f'pong,{variant}')
+  experiment.validate(config, agent_registry.names(),
+                      agent_registry.get('actor_critic').validate)
+
+
+def test_replay_variants_learn_from_each_unroll_4_and_8_times():
+  for variant, ratio, batch in (('replay', 3, 8), ('replay7', 7, 16)):
+    runtime = impala_atari.get_config(variant).runtime
+    assert (runtime.replay_ratio, runtime.batch_size) == (ratio, batch)
+    # Fresh unrolls per batch: one per environment of one actor.
+    assert runtime.batch_size // (ratio + 1) == runtime.envs_per_actor
