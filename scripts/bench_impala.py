@@ -31,7 +31,7 @@ import sys
 _DEVICES_FLAG = '--xla_force_host_platform_device_count'
 if __name__ == '__main__' and '--child' in sys.argv:
   # The learner splits its batch over virtual CPU devices; XLA reads this at start-up.
-  count = next((a.split('=')[1] for a in sys.argv if a.startswith('--learner_devices=')), '2')
+  count = next((a.split('=')[1] for a in sys.argv if a.startswith('--learner_devices=')), '1')
   os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_DEVICES_FLAG}={count}"
 
 import queue  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -55,7 +55,10 @@ from envs import host_registry
 _NETS = flags.DEFINE_list('nets', ['shallow', 'deep'], 'Nets to measure.')
 _SECONDS = flags.DEFINE_float('seconds', 20.0, 'Measuring time of each throughput figure.')
 _GAME = flags.DEFINE_string('game', 'pong', 'Atari game.')
-_LEARNER_DEVICES = flags.DEFINE_integer('learner_devices', 2,
+# One device: since the matmul path's custom VJPs (session 7, quiet machine) the shallow
+# learner ran 42.6k frames/s on one device against 23.4k split over two (standard layers
+# 18.3k against 11.1k); the split only paid while XLA's own conv gradients were the cost.
+_LEARNER_DEVICES = flags.DEFINE_integer('learner_devices', 1,
                                         'Virtual CPU devices the learner batch is split over.')
 _OUT = flags.DEFINE_string('out', 'results/bench/impala.json', 'Where to write the JSON.')
 _CHILD = flags.DEFINE_bool('child', False, 'Measure in this process (internal).')
