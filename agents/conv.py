@@ -173,8 +173,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
   strides = _pair(strides, 'strides')
   _check_padding(padding)
   windows = _check_windows(x.shape, kernel.shape[:2], strides, padding)
-  shift_add = kernel.shape[3] < strides[0] * strides[1] * kernel.shape[2]
-  min_batch = 1 if shift_add else MATMUL_MIN_BATCH
+  block_channels = strides[0] * strides[1] * kernel.shape[2]
+  min_batch = 1 if _shift_add(block_channels, kernel.shape[3]) else MATMUL_MIN_BATCH
   if resolve_implementation(implementation, x.shape[0], min_batch) == 'standard':
     return lax.conv_general_dilated(_cast(x, kernel.dtype, input_scale), kernel, strides,
                                     padding, dimension_numbers=_DIMENSION_NUMBERS)
@@ -212,6 +212,11 @@ def _conv_matmul(x, kernel, strides, windows, input_scale, chunk_bytes):
   return _block_conv(blocks, block_kernel, scale, chunk_bytes)
 
 
+def _shift_add(cb: int, cout: int) -> bool:
+  """Whether blocks of ``cb`` channels convolve to ``cout`` by shift-and-add (``_block_matrix``)."""
+  return cout < cb
+
+
 def _block_matrix(block_kernel):
   """The matrix ``_block_conv_chunk`` multiplies by, for ``block_kernel [bh, bw, cb, cout]``.
 
@@ -227,7 +232,7 @@ def _block_matrix(block_kernel):
   wherever ``cout < cb``, which holds for both of the shallow net's strided convolutions.
   """
   bh, bw, cb, cout = block_kernel.shape
-  if cout < cb:
+  if _shift_add(cb, cout):
     # Columns ordered (block offset, cout).
     return block_kernel.transpose(2, 0, 1, 3).reshape(cb, bh * bw * cout)
   return block_kernel.reshape(bh * bw * cb, cout)
@@ -239,7 +244,7 @@ def _block_conv_chunk(blocks, matrix, block_shape, scale):
   blocks = _cast(blocks, matrix.dtype, scale)
   oh, ow = blocks.shape[1] - bh + 1, blocks.shape[2] - bw + 1
   offsets = [(i, j) for i in range(bh) for j in range(bw)]
-  if cout < cb:
+  if _shift_add(cb, cout):
     products = jnp.dot(blocks, matrix)
     return sum(products[:, i:i + oh, j:j + ow, k * cout:(k + 1) * cout]
                for k, (i, j) in enumerate(offsets))
@@ -256,7 +261,7 @@ def _block_chunk(blocks, block_kernel, chunk_bytes):
   """
   bh, bw, cb, cout = block_kernel.shape
   _, hb, wb, _ = blocks.shape
-  if cout < cb:
+  if _shift_add(cb, cout):
     per_image = hb * wb * bh * bw * cout
   else:
     per_image = (hb - bh + 1) * (wb - bw + 1) * bh * bw * cb
@@ -303,11 +308,8 @@ def _block_conv_bwd(scale, chunk_bytes, residuals, dy):
   bh, bw, cb, cout = block_kernel.shape
   oh, ow = dy.shape[1:3]
   dtype = block_kernel.dtype
-  shift_add = cout < cb
-  # Rows ordered (block offset, cout), as ``shifted``'s channels.
-  matrix_t = block_kernel.transpose(0, 1, 3, 2).reshape(bh * bw * cout, cb)
-  matrix, matrix_vjp = jax.vjp(_block_matrix, block_kernel)
 
+  # Each branch below builds the matrix its chunk function closes over, once, outside the scan.
   def apply_shift_add(blocks_chunk, dy_chunk):
     cast, cast_vjp = jax.vjp(lambda a: _cast(a, dtype, scale), blocks_chunk)
     hb, wb = cast.shape[1:3]
@@ -328,10 +330,13 @@ def _block_conv_bwd(scale, chunk_bytes, residuals, dy):
     return (), chunk_vjp(dy_chunk)[0]
 
   chunk = _block_chunk(blocks, block_kernel, chunk_bytes)
-  if shift_add:
+  if _shift_add(cb, cout):
+    # Rows ordered (block offset, cout), as ``shifted``'s channels.
+    matrix_t = block_kernel.transpose(0, 1, 3, 2).reshape(bh * bw * cout, cb)
     dblocks, dmatrix = _map_batch_chunks(apply_shift_add, (blocks, dy), chunk)
     dkernel = dmatrix.reshape(cb, bh, bw, cout).transpose(1, 2, 0, 3)
   else:
+    matrix, matrix_vjp = jax.vjp(_block_matrix, block_kernel)
     dblocks, dmatrix = _map_batch_chunks(apply_im2col, (blocks, dy), chunk)
     dkernel, = matrix_vjp(dmatrix)
   return (dblocks if blocks_differentiated else None), dkernel
