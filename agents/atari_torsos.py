@@ -3,13 +3,14 @@
 Frames arrive as uint8 ``[N, 84, 84, C]`` (NHWC), so the host-to-device copy stays uint8.
 The first convolution scales them to [0, 1] (``input_scale``); on the matmul path it does so
 one batch chunk at a time, so the float frames of a whole batch (76 MB for an update of
-32 x 21 frames) are never written. ``conv_implementation`` picks ``agents.conv``'s path
-('auto': matmul-based on CPU, XLA's convolution elsewhere).
+32 x 21 frames) are never written. ``conv_implementation`` picks the path of ``core.nn``'s
+convolution and max-pool ('auto': matmul-based on CPU, XLA's own ops elsewhere).
 """
 
 import flax.linen as nn
 
-from agents import conv
+from core.nn import conv
+from core.nn import max_pool
 
 
 FRAME_SCALE = 1.0 / 255.0
@@ -55,7 +56,7 @@ class DeepTorso(nn.Module):
     for i, channels in enumerate(self.channels):
       scale = FRAME_SCALE if i == 0 else None
       x = conv.Conv(channels, (3, 3), implementation=impl, input_scale=scale)(x)
-      x = conv.max_pool(x, (3, 3), strides=(2, 2), padding='SAME', implementation=impl)
+      x = max_pool.max_pool(x, (3, 3), strides=(2, 2), padding='SAME', implementation=impl)
       x = ResidualBlock(channels, impl)(x)
       x = ResidualBlock(channels, impl)(x)
     x = nn.relu(x).reshape((x.shape[0], -1))

@@ -1,4 +1,5 @@
-"""Network pieces shared by agents: torsos, recurrent cores and heads (flax linen)."""
+"""Network pieces shared by agents: torsos and heads (flax linen). Recurrent cores are in
+``core/nn`` (shared with the memory models)."""
 
 from typing import Callable, Sequence
 
@@ -29,22 +30,6 @@ class PolicyValueHead(nn.Module):
     logits = nn.Dense(self.num_actions, name='policy')(x)
     value = nn.Dense(1, name='value')(x)[..., 0]
     return logits, value
-
-
-class LSTM(nn.Module):
-  """An LSTM cell in the unroll convention ``(state, x_t) -> (state, y_t)``.
-
-  The state is flax's ``(c, h)`` carry; ``zero_state`` gives the episode-start state.
-  """
-  size: int
-
-  @nn.compact
-  def __call__(self, state, x):
-    return nn.OptimizedLSTMCell(self.size, name='cell')(state, x)
-
-  def zero_state(self, batch_size: int):
-    zeros = jnp.zeros((batch_size, self.size), jnp.float32)
-    return (zeros, zeros)
 
 
 ACTIVATIONS = {'tanh': nn.tanh, 'relu': nn.relu, 'elu': nn.elu}

@@ -18,6 +18,7 @@ global-norm clip 40, baseline cost 0.5) with CartPole-sized networks and batches
 
 import ml_collections
 
+from configs import common
 from configs import variants
 
 
@@ -45,23 +46,6 @@ def agent_config() -> ml_collections.ConfigDict:
   return config.agent
 
 
-def optimizer_config() -> ml_collections.ConfigDict:
-  """RMSProp as IMPALA configures it (ε inside the square root), linear decay to 0."""
-  config = ml_collections.ConfigDict()
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = 'rmsprop'
-  config.optimizer.learning_rate = 1e-3
-  config.optimizer.schedule = 'linear'
-  config.optimizer.decay = 0.99
-  config.optimizer.eps = 0.01
-  config.optimizer.momentum = 0.0
-  config.optimizer.centered = False
-  config.optimizer.b1 = 0.9
-  config.optimizer.b2 = 0.999
-  config.optimizer.max_grad_norm = 40.0
-  return config.optimizer
-
-
 def actor_learner_runtime() -> ml_collections.ConfigDict:
   """The actor-learner runtime block: actor threads with host vector envs, one learner."""
   runtime = ml_collections.ConfigDict()
@@ -79,15 +63,16 @@ def actor_learner_runtime() -> ml_collections.ConfigDict:
 
 
 def experiment_config() -> ml_collections.ConfigDict:
-  """Fields every experiment has."""
-  config = ml_collections.ConfigDict()
-  config.seed = 0
+  """Fields every RL experiment has."""
+  config = common.run_config()
   config.total_frames = 1_000_000
-  config.target_return = 0.0
-  config.log_interval_s = 5.0
-  config.checkpoint_interval_s = 30.0
+  # The mean return a run should reach; None where no target is stated.
+  config.target_return = ml_collections.config_dict.placeholder(float)
   config.num_eval_episodes = 100
   return config
+
+
+optimizer_config = common.optimizer_config
 
 
 def _base() -> ml_collections.ConfigDict:

@@ -37,9 +37,11 @@ frames (4 per agent step).
 
 The learner runs on one device by default. Splitting its batch over virtual CPU devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` and
-``--config.runtime.learner_devices=N``) no longer pays on CPU: with the matmul path the
-shallow learner ran 42.6k frames/s on one device against 23.4k on two
-(results/bench/impala.json); on several real accelerators it is what spreads the batch.
+``--config.runtime.learner_devices=N``) no longer pays on CPU: the split paid only while
+XLA's own convolution gradients were the cost, and with the matmul path one device is the
+faster (see results/bench/impala.json, written by scripts/bench_impala.py, and
+results/bench/NOTES.md for the two-device figure). On several real accelerators it is what
+spreads the batch.
 """
 
 import ml_collections
@@ -88,7 +90,7 @@ def _base() -> ml_collections.ConfigDict:
 def _game(name):
   def apply(config):
     config.env.name = f'atari/{name}'
-    config.target_return = {'pong': 18.0}.get(name, 0.0)
+    config.target_return = {'pong': 18.0}.get(name)  # None: no target for this game
     return config
   return apply
 

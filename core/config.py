@@ -105,6 +105,30 @@ def override_error(config: ml_collections.ConfigDict, argv: list[str],
   return ConfigError(f'could not apply the --config overrides: {error}')
 
 
+def construct(what: str, constructor: Callable[..., Any], kwargs: dict, *,
+              signature_of: Callable[..., Any] | None = None,
+              fixed: Iterable[str] = ()) -> Any:
+  """``constructor(**kwargs)`` for a registry entry, with errors that name ``what``.
+
+  An unknown keyword or a value the constructor rejects becomes a ``ValueError`` naming
+  ``what`` (e.g. ``environment 'cartpole'``), the argument and what it takes, rather than
+  Python's ``TypeError``, which names neither. ``fixed`` are arguments the registry
+  supplies itself, left out of the list shown; ``signature_of`` is what the accepted
+  arguments are read from when ``constructor`` is a wrapper.
+  """
+  import inspect  # pylint: disable=g-import-not-at-top
+  accepted = sorted(set(inspect.signature(signature_of or constructor).parameters)
+                    - set(fixed))
+  unknown = sorted(set(kwargs) - set(accepted))
+  if unknown:
+    raise ValueError(f'{what} got unknown argument(s) {", ".join(unknown)}; it takes: '
+                     f'{", ".join(accepted) or "no arguments"}')
+  try:
+    return constructor(**kwargs)
+  except ValueError as error:
+    raise ValueError(f'{what}: {error}') from error
+
+
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
   """Loads ``path[:arg]`` the way ``config_flags`` does: ``get_config(arg)`` of the file."""
   import importlib.util  # pylint: disable=g-import-not-at-top

@@ -73,6 +73,23 @@ def _drop_partial_last_line(path: str) -> None:
     f.truncate(0)
 
 
+def _drop_records_after(path: str, step: int) -> int:
+  """Removes the records of ``path`` whose step is after ``step``; returns how many.
+
+  A run killed after logging past its last checkpoint resumes from that checkpoint and
+  logs those steps again; without this the file would hold them twice, out of order.
+  """
+  with open(path, encoding='utf-8') as f:
+    lines = f.readlines()
+  kept = [line for line in lines if json.loads(line)['step'] <= step]
+  if len(kept) != len(lines):
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.writelines(kept)
+    os.replace(tmp, path)
+  return len(lines) - len(kept)
+
+
 class MetricsWriter:
   """Appends metrics to ``workdir/metrics.jsonl`` and, optionally, to TensorBoard.
 
@@ -82,18 +99,24 @@ class MetricsWriter:
       writer.write(step, {'return': 12.5, 'loss': loss})
   """
 
-  def __init__(self, workdir: str | os.PathLike, *, tensorboard: bool = True):
+  def __init__(self, workdir: str | os.PathLike, *, tensorboard: bool = True,
+               resume_step: int | None = None):
     """Opens (or creates) the metrics log of a run.
 
     Args:
       workdir: the run's directory; created if missing.
       tensorboard: also write TensorBoard scalars to ``workdir/tensorboard``.
+      resume_step: the step a resumed run continues from: records after it (written
+        by the run before it was killed, past its last checkpoint) are dropped, so the
+        log holds each step once and in order.
     """
     workdir = os.fspath(workdir)
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, METRICS_FILENAME)
     if os.path.exists(self.path):
       _drop_partial_last_line(self.path)
+      if resume_step is not None:
+        _drop_records_after(self.path, int(resume_step))
     self._file = open(self.path, 'a', encoding='utf-8')
     self._tensorboard = None
     if tensorboard:

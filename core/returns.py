@@ -94,6 +94,23 @@ def _vmap_over_trailing(fn: Callable[..., Array], *arrays: Array) -> Array:
   return out.reshape(out.shape[:1] + batch_shape)
 
 
+def _mask_reset_steps(mask, rewards, discounts, own_values):
+  """Rewrites masked steps (``core.types.valid_steps`` False: a truncated episode's reset
+  step) so that their return is their own observation's value: reward ``V(x_t)``,
+  discount 0. The step before then bootstraps from that value, exactly as from a
+  final observation, and no return crosses into the next episode."""
+  mask = jnp.asarray(mask)
+  _check_same_shape('mask', 'rewards', rewards, mask=mask)
+  rewards = jnp.where(mask, rewards, jax.lax.stop_gradient(own_values))
+  return rewards, jnp.where(mask, discounts, 0.0)
+
+
+def _values_of_own_observation(values):
+  """``V(x_t)`` from rlax-convention ``values[t] = V(x_{t+1})`` (0 at t = 0, where a
+  masked step has no earlier step whose return would read it)."""
+  return jnp.concatenate([jnp.zeros_like(values[:1]), values[:-1]], axis=0)
+
+
 def vtrace(
     log_rhos: Array,
     discounts: Array,
@@ -105,6 +122,7 @@ def vtrace(
     clip_c_threshold: Optional[float] = 1.0,
     clip_pg_rho_threshold: Optional[float] = 1.0,
     lambda_: float = 1.0,
+    mask: Optional[Array] = None,
 ) -> VTraceReturns:
   """V-trace value targets and policy-gradient advantages.
 
@@ -128,6 +146,10 @@ def vtrace(
     clip_c_threshold: ``c̄``; ``None`` for no clipping.
     clip_pg_rho_threshold: ``ρ̄_pg``; ``None`` for no clipping.
     lambda_: scalar ``λ`` scaling every trace coefficient ``c_t`` (the paper's Remark 2).
+    mask: optional ``[T, ...]`` bool, False at steps that are not transitions of the
+      acting policy (``core.types.valid_steps``: a truncated episode's reset step). There
+      ``ρ_t = c_t = ρ̃_t = 0``, so ``v_t = V(x_t)``, the advantage is 0 and no trace
+      crosses the step.
 
   Returns:
     ``VTraceReturns(vs, pg_advantages)``, both ``[T, ...]`` float32.
@@ -146,6 +168,10 @@ def vtrace(
   # is unavailable, and rlax.vtrace_td_error_and_advantage bootstraps the policy-gradient
   # advantage with λ v_{s+1} + (1 − λ) V(x_{s+1}) instead of the paper's v_{s+1} when λ < 1.
   rhos = jnp.exp(log_rhos)
+  if mask is not None:
+    mask = jnp.asarray(mask)
+    _check_same_shape('vtrace', 'log_rhos', log_rhos, mask=mask)
+    rhos = jnp.where(mask, rhos, 0.0)
 
   def clip(threshold):
     return rhos if threshold is None else jnp.minimum(threshold, rhos)
@@ -181,6 +207,7 @@ def n_step_returns(
     *,
     n: int,
     lambda_: float = 1.0,
+    mask: Optional[Array] = None,
 ) -> Array:
   """Strided n-step bootstrapped (optionally λ-mixed) returns.
 
@@ -201,6 +228,8 @@ def n_step_returns(
     n: number of rewards accumulated before bootstrapping; a Python int ≥ 1 (static
       under ``jax.jit``).
     lambda_: scalar mixing parameter ``λ``.
+    mask: optional ``[T, ...]`` bool, False at reset steps (``core.types.valid_steps``);
+      there the return is the step's own value and earlier steps bootstrap from it.
 
   Returns:
     ``[T, ...]`` float32 returns ``G_t``.
@@ -216,6 +245,9 @@ def n_step_returns(
     raise ValueError(f'n_step_returns: n must be at least 1, got {n}')
   rewards, discounts, values = map(_as_float32, (rewards, discounts, values))
   _check_same_shape('n_step_returns', 'rewards', rewards, discounts=discounts, values=values)
+  if mask is not None:
+    rewards, discounts = _mask_reset_steps(mask, rewards, discounts,
+                                           _values_of_own_observation(values))
   return _vmap_over_trailing(
       lambda r_t, discount_t, v_t: rlax.n_step_bootstrapped_returns(
           r_t, discount_t, v_t, n=n, lambda_t=lambda_),
@@ -228,6 +260,7 @@ def lambda_returns(
     values: Array,
     *,
     lambda_: float = 1.0,
+    mask: Optional[Array] = None,
 ) -> Array:
   """λ-returns truncated at the end of the unroll.
 
@@ -244,6 +277,8 @@ def lambda_returns(
     discounts: ``[T, ...]`` ``γ_t``, multiplying ``values[t]``; 0 at termination.
     values: ``[T, ...]`` ``V(x_{t+1})``.
     lambda_: scalar mixing parameter ``λ``.
+    mask: optional ``[T, ...]`` bool, False at reset steps (``core.types.valid_steps``);
+      there the return is the step's own value and earlier steps bootstrap from it.
 
   Returns:
     ``[T, ...]`` float32 returns ``G_t``.
@@ -253,6 +288,9 @@ def lambda_returns(
   """
   rewards, discounts, values = map(_as_float32, (rewards, discounts, values))
   _check_same_shape('lambda_returns', 'rewards', rewards, discounts=discounts, values=values)
+  if mask is not None:
+    rewards, discounts = _mask_reset_steps(mask, rewards, discounts,
+                                           _values_of_own_observation(values))
   return _vmap_over_trailing(
       lambda r_t, discount_t, v_t: rlax.lambda_returns(r_t, discount_t, v_t, lambda_=lambda_),
       rewards, discounts, values)
@@ -265,6 +303,7 @@ def gae(
     bootstrap_value: Array,
     *,
     lambda_: float,
+    mask: Optional[Array] = None,
 ) -> GaeReturns:
   """Truncated generalised advantage estimation.
 
@@ -283,6 +322,9 @@ def gae(
     values: ``[T, ...]`` ``V(x_t)``.
     bootstrap_value: ``[...]`` ``V(x_T)``.
     lambda_: scalar mixing parameter ``λ``.
+    mask: optional ``[T, ...]`` bool, False at reset steps (``core.types.valid_steps``);
+      there the advantage is 0, the return the step's own value, and earlier steps
+      bootstrap from it.
 
   Returns:
     ``GaeReturns(advantages, returns)``, both ``[T, ...]`` float32.
@@ -294,6 +336,8 @@ def gae(
       _as_float32, (rewards, discounts, values, bootstrap_value))
   _check_same_shape('gae', 'rewards', rewards, discounts=discounts, values=values)
   _check_bootstrap('gae', 'rewards', rewards, bootstrap_value)
+  if mask is not None:
+    rewards, discounts = _mask_reset_steps(mask, rewards, discounts, values)
   # rlax takes the T + 1 values V(x_0) .. V(x_T) as one array.
   all_values = jnp.concatenate([values, bootstrap_value[None]], axis=0)
   advantages = _vmap_over_trailing(

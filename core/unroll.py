@@ -29,6 +29,14 @@ def reset_where(first: jax.Array, reset_state: PyTree, state: PyTree) -> PyTree:
   return jax.tree.map(select, reset_state, state)
 
 
+def reset_rows(first: jax.Array, reset_state: PyTree, state: PyTree) -> PyTree:
+  """``reset_where`` run under ``lax.cond`` only when some row of ``first`` is set, so a
+  step where no episode starts does not touch the state. (Under ``vmap`` over a batch of
+  unrolls the cond becomes a select and both sides run.)"""
+  return jax.lax.cond(jnp.any(first), lambda: reset_where(first, reset_state, state),
+                      lambda: state)
+
+
 def _check_time_major(inputs, first):
   first = jnp.asarray(first)
   if first.ndim < 1:
@@ -47,6 +55,7 @@ def unroll(cell_fn: CellFn,
            first: jax.Array,
            reset_state: PyTree | None = None,
            *,
+           reset_fn: Callable[[PyTree, jax.Array], PyTree] | None = None,
            remat: bool = False,
            remat_policy: Callable | None = None,
            chunk_size: int | None = None) -> UnrollOutput:
@@ -62,7 +71,11 @@ def unroll(cell_fn: CellFn,
     inputs: pytree of ``[T, B, ...]`` arrays.
     first: ``[T, B]`` bool; set where ``inputs[t]`` starts an episode.
     reset_state: the state an episode starts from (default: zeros like
-      ``initial_state``).
+      ``initial_state``). The rows are replaced under ``lax.cond`` only on steps where
+      some row starts an episode.
+    reset_fn: ``(state, first_t [B]) -> state`` instead of ``reset_state``: the core's
+      own reset (``core.recurrent.RecurrentCore.reset``), for states too large to select
+      over on every step.
     remat: recompute each step's activations in the backward pass instead of storing
       them (``jax.checkpoint``), trading compute for memory.
     remat_policy: a ``jax.checkpoint_policies`` policy for what to save when ``remat``.
@@ -73,12 +86,16 @@ def unroll(cell_fn: CellFn,
     ``UnrollOutput(outputs [T, B, ...], final_state)``.
   """
   first = _check_time_major(inputs, first)
-  if reset_state is None:
-    reset_state = jax.tree.map(jnp.zeros_like, initial_state)
+  if reset_fn is None:
+    if reset_state is None:
+      reset_state = jax.tree.map(jnp.zeros_like, initial_state)
+    reset_fn = lambda state, first_t: reset_rows(first_t, reset_state, state)
+  elif reset_state is not None:
+    raise ValueError('unroll: pass reset_state or reset_fn, not both')
 
   def step(state, xs):
     x_t, first_t = xs
-    state = reset_where(first_t, reset_state, state)
+    state = reset_fn(state, first_t)
     return cell_fn(state, x_t)
 
   if remat:

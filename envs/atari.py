@@ -4,33 +4,49 @@ ale-py's ``AtariVectorEnv`` steps ``num_envs`` emulators on C++ threads and does
 DQN/IMPALA preprocessing there: 84x84 greyscale, action repeat ``frameskip`` with a max
 over the last two frames, a stack of the last ``stack`` frames, up to ``noop_max`` raw
 no-op frames at the start of each game, optional sticky actions. This module adds what
-the actor-learner runtime needs on top (``envs/host.py``): channels-last observations,
-life-loss episodes and per-game scores.
+the actor-learner runtime needs on top (``core/host_env.py``): channels-last
+observations, the protocol's episode ends, life-loss episodes and per-game scores.
 
-Episodes and games. With ``life_loss_ends_episode`` a *training* episode ends at every
-lost life and at game over (``last``, ``discount`` 0, ``first``), but the game goes on
-after a lost life: only game over or the frame limit starts a new game.
-``HostStep.episode_return`` is the score of the whole game (raw rewards summed over all
-its lives) and is reported only on the step that ends the game.
+Games. ale-py runs with ``autoreset_mode='NextStep'``. Measured on ale-py 0.12.1 (pong,
+breakout, space_invaders, qbert, ms_pacman, random play): the step that ends a game,
+by game over (``terminated``) or by the frame limit (``truncated``), returns the game's
+final frame stack and that step's reward, with ``info['lives']`` the ended game's count
+(0 at game over). The next step is a reset step: it does not apply its action (replays
+that differ only in it are identical), plays no frames beyond the new game's no-op
+start (``episode_frame_number`` is the no-op count alone), and returns the new game's
+first stack (older frames zero) with reward 0, ``terminated`` and ``truncated`` False,
+and ``info['lives']`` the new game's count. The frame limit counts frames after the
+no-ops: ``max_episode_frames=400`` at ``frameskip=4`` truncates on the 100th step.
+Here the ending step is ``last`` (not ``first``) with discount 0 at game over and 1 at
+the frame limit, and the reset step is ``first`` (not ``last``), reward 0, discount 1.
 
-Why life losses are detected here rather than by ale-py (checked on ale-py 0.12.1 with
-``autoreset_mode='SameStep'``):
+Episodes within a game. With ``life_loss_ends_episode`` a *training* episode also ends
+at every lost life, on that same step (``last``, ``first``, discount 0), but the game
+goes on: no reset, and the observation is the game's next one. ``HostStep.episode_return``
+is the score of the whole game (raw rewards summed over all its lives) and, with
+``episode_length``, is reported only on the step that ends the game; the reset step adds
+to neither. A life lost on the frame-limit step ends that training episode by
+termination: the final observation with discount 0, then the reset step.
+
+Why life losses are detected here rather than by ale-py (ale-py 0.12.1, NextStep):
 
   * ``episodic_life=True`` resets the *whole game* at each lost life: ``lives`` never
     drops below its starting value and the agent never plays its later lives. That is
     not the DQN/IMPALA semantics, so it is not used.
   * ``life_loss_info=True`` keeps the game going but reports a lost life as
-    ``terminated``, indistinguishable from game over except by comparing ``lives``.
-  * With both off, ``terminated`` means game over and ``truncated`` the frame limit;
-    on that step ``info['lives']`` is already the *new* game's count (SameStep reset),
-    never 0. Between resets ``lives`` only decreases at a lost life.
+    ``terminated``, indistinguishable from game over except by comparing ``lives``, and
+    the step after it is an ordinary step (the action is played), not a reset step.
+  * With both off, ``terminated`` means game over and ``truncated`` the frame limit.
+    Between resets ``lives`` only decreases, at a lost life; it rises only on a reset
+    step (the new game's count).
 
 So ale-py runs with both off, and a life is lost where ``lives`` decreased on a step that
-did not end the game. As in ale-py's own ``life_loss_info`` and the OpenAI baselines'
-``EpisodicLifeEnv``, a drop to 0 lives is not a life loss: a game that showed 0 lives a
-step before its game over would otherwise end two episodes in a row. (Baselines reports
-this for Q*bert; with ale-py 0.12.1, random play on qbert, ms_pacman, breakout and
-space_invaders never showed 0 lives before game over, so the guard costs nothing.)
+neither ended the game by game over nor was a reset step. As in ale-py's own
+``life_loss_info`` and the OpenAI baselines' ``EpisodicLifeEnv``, a drop to 0 lives is not
+a life loss: a game that showed 0 lives a step before its game over would otherwise end
+two episodes in a row. (Baselines reports this for Q*bert; with ale-py 0.12.1, random
+play on qbert, ms_pacman, breakout and space_invaders showed 0 lives only on the game
+over step itself, so the guard costs nothing.)
 """
 
 import difflib
@@ -39,9 +55,9 @@ from ale_py import roms
 from ale_py import vector_env
 import numpy as np
 
+from core import env as env_lib
+from core import host_env
 from core import types
-from envs import base
-from envs import host
 
 _FRAME_SIZE = 84
 _STICKY_ACTION_PROBABILITY = 0.25  # Machado et al. (2018), "Revisiting the ALE".
@@ -73,8 +89,8 @@ def _check_positive(name: str, value: int, minimum: int = 1) -> None:
     raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
 
 
-class AtariVectorEnv(host.WrappedVectorEnv):
-  """``num_envs`` copies of one Atari game, implementing ``host.HostVectorEnv``.
+class AtariVectorEnv(host_env.WrappedVectorEnv):
+  """``num_envs`` copies of one Atari game, implementing ``HostVectorEnv``.
 
   Observations are uint8 ``[N, 84, 84, stack]`` (channels last, oldest frame first);
   rewards are raw (unclipped) float32; the learner clips them.
@@ -144,7 +160,7 @@ class AtariVectorEnv(host.WrappedVectorEnv):
         max_num_frames_per_episode=max_episode_frames,
         repeat_action_probability=_STICKY_ACTION_PROBABILITY if sticky_actions else 0.0,
         full_action_space=full_action_space,
-        autoreset_mode='SameStep',
+        autoreset_mode='NextStep',  # see the module docstring
         img_height=_FRAME_SIZE,
         img_width=_FRAME_SIZE,
         grayscale=True,
@@ -159,15 +175,18 @@ class AtariVectorEnv(host.WrappedVectorEnv):
         use_fire_reset=use_fire_reset,
     )
     num_actions = int(self._env.single_action_space.n)
-    self.spec = base.EnvSpec((_FRAME_SIZE, _FRAME_SIZE, stack), np.uint8, num_actions, None)
+    self.spec = env_lib.EnvSpec(
+        (_FRAME_SIZE, _FRAME_SIZE, stack), np.uint8, num_actions, None)
     # Per-game bookkeeping, updated in place every step.
     self._lives = np.zeros(self.num_envs, np.int32)
     self._game_return = np.zeros(self.num_envs, np.float32)
     self._game_length = np.zeros(self.num_envs, np.int32)
+    # Environments whose last step ended a game: their next step is a reset step.
+    self._pending_reset = np.zeros(self.num_envs, bool)
     self._started = False
     self._closed = False
 
-  def reset(self, seed: int) -> host.HostStep:
+  def reset(self, seed: int) -> host_env.HostStep:
     """Starts a new game in every environment.
 
     Args:
@@ -187,6 +206,7 @@ class AtariVectorEnv(host.WrappedVectorEnv):
     self._lives[:] = info['lives']
     self._game_return[:] = 0.0
     self._game_length[:] = 0
+    self._pending_reset = np.zeros(self.num_envs, bool)
     self._started = True
     n = self.num_envs
     timestep = types.TimeStep(
@@ -195,18 +215,23 @@ class AtariVectorEnv(host.WrappedVectorEnv):
         discount=np.ones(n, np.float32),
         first=np.ones(n, bool),
         last=np.zeros(n, bool))
-    return host.HostStep(timestep, np.full(n, np.nan, np.float32), np.zeros(n, np.int32))
+    return host_env.HostStep(
+        timestep, np.full(n, np.nan, np.float32), np.zeros(n, np.int32))
 
-  def step(self, actions: np.ndarray) -> host.HostStep:
-    """Steps every environment once (``frameskip`` frames) and auto-resets.
+  def step(self, actions: np.ndarray) -> host_env.HostStep:
+    """Steps every environment once (``frameskip`` frames).
 
     Args:
-      actions: ``[N]`` integers in ``[0, spec.num_actions)``.
+      actions: ``[N]`` integers in ``[0, spec.num_actions)``. An environment whose
+        previous step ended a game ignores its action and starts a new game.
 
     Returns:
-      The next HostStep. Where a game ended, the observation is already the next
-      game's first one (``first`` and ``last`` both set); where only a life was lost
-      (with ``life_loss_ends_episode``) the game goes on, but ``first``, ``last`` and
+      The next HostStep. Where a game ended: its final observation and reward,
+      ``last`` (not ``first``), discount 0 at game over (or a life lost on the
+      frame-limit step) and 1 at the frame limit, and the game's score and length.
+      Where the previous step ended a game: the new game's first observation, ``first``
+      (not ``last``), reward 0, discount 1. Where only a life was lost (with
+      ``life_loss_ends_episode``) the game goes on, but ``first``, ``last`` and
       ``discount`` 0 mark a new training episode.
 
     Raises:
@@ -231,18 +256,27 @@ class AtariVectorEnv(host.WrappedVectorEnv):
     obs, reward, terminated, truncated, info = self._env.step(
         actions.astype(np.int32, copy=False))
 
-    reward = reward.astype(np.float32)
+    reset_step = self._pending_reset
+    not_reset = ~reset_step
+    # ale-py reports reward 0 and neither flag on a reset step; masked all the same,
+    # so that a reset step can never end a game or add to its score.
+    reward = np.where(reset_step, np.float32(0), reward.astype(np.float32))
+    terminated = terminated & not_reset
+    game_over = (terminated | truncated) & not_reset
     lives = info['lives']
-    game_over = terminated | truncated
     if self._life_loss_ends_episode:
-      life_lost = (lives < self._lives) & (lives > 0) & ~game_over
+      # On a reset step `lives` rises to the new game's count; a game over drops it to 0.
+      life_lost = (lives < self._lives) & (lives > 0) & ~terminated & not_reset
       episode_terminated = terminated | life_lost
+      first = reset_step | (life_lost & ~game_over)
+      last = game_over | life_lost
     else:
       episode_terminated = terminated
-    last = episode_terminated | truncated
+      first = reset_step
+      last = game_over
 
     self._game_return += reward
-    self._game_length += 1
+    self._game_length += not_reset
     episode_return = np.where(game_over, self._game_return, np.float32(np.nan))
     episode_length = np.where(game_over, self._game_length, 0).astype(np.int32)
     # Reset the finished games' counters in place (no per-environment loop).
@@ -250,14 +284,15 @@ class AtariVectorEnv(host.WrappedVectorEnv):
     self._game_return *= keep
     self._game_length *= keep
     self._lives[:] = lives
+    self._pending_reset = game_over.copy()  # the returned arrays are the caller's
 
     timestep = types.TimeStep(
         observation=self._channels_last(obs),
         reward=reward,
         discount=(~episode_terminated).astype(np.float32),
-        first=last,
-        last=last.copy())
-    return host.HostStep(timestep, episode_return, episode_length)
+        first=first,
+        last=last)
+    return host_env.HostStep(timestep, episode_return, episode_length)
 
   def _channels_last(self, obs: np.ndarray) -> np.ndarray:
     """``[N, stack, 84, 84]`` -> a new C-contiguous ``[N, 84, 84, stack]``.

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from core import env as env_lib
 from core import types
-from envs import base
 
 _GRAVITY = 9.8
 _MASS_CART = 1.0
@@ -59,11 +59,11 @@ def _check_action(action) -> jax.Array:
   if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
     raise ValueError(
         'cartpole expects one scalar integer action per environment, got shape '
-        f'{action.shape} and dtype {action.dtype}; batch with base.batched')
+        f'{action.shape} and dtype {action.dtype}; batch with core.env.batched')
   return action
 
 
-def make(*, max_episode_steps: int | None = 500) -> base.Environment:
+def make(*, max_episode_steps: int | None = 500) -> env_lib.Environment:
   """Builds CartPole-v1.
 
   Args:
@@ -73,7 +73,9 @@ def make(*, max_episode_steps: int | None = 500) -> base.Environment:
   Returns:
     An ``Environment`` whose ``step`` must not be called again after ``last`` (the
     dynamics carry on, as gymnasium's do, but the episode is over); wrap it in
-    ``base.auto_reset`` to start new episodes.
+    ``core.env.auto_reset`` to start new episodes (a terminated episode resets on
+    the same step; a truncated one keeps its final observation and resets on the
+    next step).
 
   Raises:
     ValueError: if ``max_episode_steps`` is not a positive integer or None.
@@ -89,7 +91,7 @@ def make(*, max_episode_steps: int | None = 500) -> base.Environment:
     x, x_dot, theta, theta_dot = jax.random.uniform(
         key, (4,), jnp.float32, -_RESET_BOUND, _RESET_BOUND)
     state = CartPoleState(x, x_dot, theta, theta_dot, jnp.zeros((), jnp.int32))
-    return state, base.restart(_observation(state))
+    return state, env_lib.restart(_observation(state))
 
   def step(state: CartPoleState,
            action: jax.Array) -> tuple[CartPoleState, types.TimeStep]:
@@ -115,9 +117,9 @@ def make(*, max_episode_steps: int | None = 500) -> base.Environment:
       truncated = jnp.zeros((), jnp.bool_)
     else:
       truncated = next_state.t >= max_episode_steps
-    timestep = base.transition(
+    timestep = env_lib.transition(
         _observation(next_state), 1.0, terminated, truncated)
     return next_state, timestep
 
-  spec = base.EnvSpec((4,), jnp.float32, 2, max_episode_steps)
-  return base.Environment(reset=reset, step=step, spec=spec)
+  spec = env_lib.EnvSpec((4,), jnp.float32, 2, max_episode_steps)
+  return env_lib.Environment(reset=reset, step=step, spec=spec)

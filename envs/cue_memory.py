@@ -23,8 +23,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from core import env as env_lib
 from core import types
-from envs import base
 
 
 class CueMemoryState(NamedTuple):
@@ -44,7 +44,7 @@ def _check_int(name: str, value, minimum: int) -> None:
     raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
 
 
-def make(*, num_cues: int = 4, delay: int = 5) -> base.Environment:
+def make(*, num_cues: int = 4, delay: int = 5) -> env_lib.Environment:
   """Builds the cue-recall task.
 
   Args:
@@ -71,7 +71,7 @@ def make(*, num_cues: int = 4, delay: int = 5) -> base.Environment:
   def reset(key: jax.Array) -> tuple[CueMemoryState, types.TimeStep]:
     cue = jax.random.randint(key, (), 0, num_cues, dtype=jnp.int32)
     state = CueMemoryState(cue=cue, t=jnp.zeros((), jnp.int32))
-    return state, base.restart(observe(state))
+    return state, env_lib.restart(observe(state))
 
   def step(state: CueMemoryState,
            action: jax.Array) -> tuple[CueMemoryState, types.TimeStep]:
@@ -79,13 +79,13 @@ def make(*, num_cues: int = 4, delay: int = 5) -> base.Environment:
     if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
       raise ValueError(
           'cue_memory expects one scalar integer action per environment, got shape '
-          f'{action.shape} and dtype {action.dtype}; batch with base.batched')
+          f'{action.shape} and dtype {action.dtype}; batch with core.env.batched')
     at_query = state.t == query_t
     reward = (at_query & (action == state.cue)).astype(jnp.float32)
     next_state = state._replace(t=state.t + 1)
-    timestep = base.transition(
+    timestep = env_lib.transition(
         observe(next_state), reward, at_query, jnp.zeros((), jnp.bool_))
     return next_state, timestep
 
-  spec = base.EnvSpec((num_cues + 1,), jnp.float32, num_cues, None)
-  return base.Environment(reset=reset, step=step, spec=spec)
+  spec = env_lib.EnvSpec((num_cues + 1,), jnp.float32, num_cues, None)
+  return env_lib.Environment(reset=reset, step=step, spec=spec)

@@ -1,10 +1,21 @@
 """Gymnasium environments with discrete actions as a host vector environment.
 
-Wraps ``gymnasium.make_vec`` (synchronous by default) with gymnasium's SAME_STEP
-auto-reset, which is the ``envs/host.py`` protocol: the step that ends an episode
-returns that step's reward and the next episode's first observation (the final
-observation goes to ``info['final_obs']``, which the protocol does not need). There is
-no life concept: every episode end reports its return and length.
+Wraps ``gymnasium.make_vec`` (synchronous by default) with gymnasium's NEXT_STEP
+auto-reset and maps it onto the ``core/host_env.py`` protocol. Gymnasium's SAME_STEP
+mode cannot be used: it hides a truncated episode's final observation in
+``info['final_obs']`` and applies the next action to the already-reset environment.
+
+With NEXT_STEP (checked on gymnasium 1.4, 'sync', 'async' and CartPole's
+'vector_entry_point'), the step that ends an episode, terminated or truncated, returns
+that episode's final observation and reward; the next ``step()`` resets that environment
+without applying its action and returns the new episode's first observation with reward
+0 and ``terminated`` and ``truncated`` False. Here the ending step is ``last`` (not
+``first``) with discount 0 if terminated, 1 if truncated, and the following reset step
+is ``first`` (not ``last``) with reward 0 and discount 1. Both kinds of episode end take
+the next-step form, which the protocol allows for terminations too.
+
+There is no life concept: every episode end reports its return and length, on the
+ending step; the reset step counts neither as reward nor as length.
 """
 
 from collections.abc import Mapping
@@ -15,9 +26,9 @@ import gymnasium
 from gymnasium import spaces
 import numpy as np
 
+from core import env as env_lib
+from core import host_env
 from core import types
-from envs import base
-from envs import host
 
 
 _EXAMPLE_IDS = ('CartPole-v1', 'Acrobot-v1', 'MountainCar-v0', 'LunarLander-v3')
@@ -34,8 +45,8 @@ def _check_env_id(env_id: str) -> None:
       f'ids include {examples} (see gymnasium.pprint_registry())')
 
 
-class GymVectorEnv(host.WrappedVectorEnv):
-  """``num_envs`` copies of a gymnasium environment, implementing ``host.HostVectorEnv``.
+class GymVectorEnv(host_env.WrappedVectorEnv):
+  """``num_envs`` copies of a gymnasium environment, implementing ``HostVectorEnv``.
 
   Observations are the environment's Box observations ``[N, ...]``, float32 where the
   space is floating point; rewards are float32.
@@ -67,13 +78,15 @@ class GymVectorEnv(host.WrappedVectorEnv):
         vector envs have none: 'sync' steps on the calling thread, 'async' uses one
         process per environment.
       vectorization_mode: 'sync' (one process) or 'async' (one process per
-        environment), or 'vector_entry_point' where the environment has one.
+        environment), or 'vector_entry_point' where the environment has one that
+        auto-resets in NEXT_STEP mode.
       env_kwargs: keyword arguments of ``gymnasium.make``, e.g. ``max_episode_steps``.
 
     Raises:
       ValueError: for an unknown id, a non-positive ``num_envs``, ``num_threads``
-        other than 0 or 1, or an environment whose action space is not Discrete or
-        whose observation space is not a Box.
+        other than 0 or 1, or an environment whose action space is not Discrete,
+        whose observation space is not a Box, or whose vector environment does not
+        auto-reset in NEXT_STEP mode.
     """
     if (not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool)
         or num_envs < 1):
@@ -85,18 +98,30 @@ class GymVectorEnv(host.WrappedVectorEnv):
     _check_env_id(env_id)
     if not hasattr(gymnasium.vector, 'AutoresetMode'):
       raise ValueError(
-          f'gymnasium {gymnasium.__version__} has no SAME_STEP auto-reset; GymVectorEnv '
-          'needs gymnasium >= 1.1')
+          f'gymnasium {gymnasium.__version__} has no AutoresetMode; GymVectorEnv needs '
+          'gymnasium >= 1.1')
     env_kwargs = dict(env_kwargs or {})
     self.env_id = env_id
     self.num_envs = int(num_envs)
     self.frames_per_step = 1
+    next_step = gymnasium.vector.AutoresetMode.NEXT_STEP
+    # A custom vector entry point takes no vector_kwargs (gymnasium raises); its
+    # auto-reset mode is checked below instead.
+    vector_kwargs = ({} if vectorization_mode == 'vector_entry_point'
+                     else {'autoreset_mode': next_step})
     self._env = gymnasium.make_vec(
         env_id,
         self.num_envs,
         vectorization_mode=vectorization_mode,
-        vector_kwargs={'autoreset_mode': gymnasium.vector.AutoresetMode.SAME_STEP},
+        vector_kwargs=vector_kwargs,
         **env_kwargs)
+    autoreset_mode = self._env.metadata.get('autoreset_mode')
+    if autoreset_mode != next_step:
+      self._env.close()
+      raise ValueError(
+          f'{env_id!r} with vectorization_mode={vectorization_mode!r} auto-resets in '
+          f'mode {autoreset_mode}; GymVectorEnv needs {next_step} (use '
+          "vectorization_mode='sync' or 'async')")
     action_space = self._env.single_action_space
     observation_space = self._env.single_observation_space
     if not isinstance(action_space, spaces.Discrete):
@@ -112,15 +137,17 @@ class GymVectorEnv(host.WrappedVectorEnv):
                        if np.issubdtype(observation_space.dtype, np.floating)
                        else np.dtype(observation_space.dtype))
     registered = gymnasium.spec(env_id).max_episode_steps if ':' not in env_id else None
-    self.spec = base.EnvSpec(
+    self.spec = env_lib.EnvSpec(
         tuple(observation_space.shape), self._obs_dtype.type, int(action_space.n),
         env_kwargs.get('max_episode_steps', registered))
     self._episode_return = np.zeros(self.num_envs, np.float32)
     self._episode_length = np.zeros(self.num_envs, np.int32)
+    # Environments whose last step ended an episode: their next step is a reset step.
+    self._pending_reset = np.zeros(self.num_envs, bool)
     self._started = False
     self._closed = False
 
-  def reset(self, seed: int) -> host.HostStep:
+  def reset(self, seed: int) -> host_env.HostStep:
     """Starts a new episode everywhere; environment ``i`` is seeded with ``seed + i``."""
     if self._closed:
       raise RuntimeError('reset() called on a closed GymVectorEnv')
@@ -129,6 +156,7 @@ class GymVectorEnv(host.WrappedVectorEnv):
     obs, _ = self._env.reset(seed=int(seed))
     self._episode_return[:] = 0.0
     self._episode_length[:] = 0
+    self._pending_reset = np.zeros(self.num_envs, bool)
     self._started = True
     n = self.num_envs
     timestep = types.TimeStep(
@@ -137,17 +165,22 @@ class GymVectorEnv(host.WrappedVectorEnv):
         discount=np.ones(n, np.float32),
         first=np.ones(n, bool),
         last=np.zeros(n, bool))
-    return host.HostStep(timestep, np.full(n, np.nan, np.float32), np.zeros(n, np.int32))
+    return host_env.HostStep(
+        timestep, np.full(n, np.nan, np.float32), np.zeros(n, np.int32))
 
-  def step(self, actions: np.ndarray) -> host.HostStep:
-    """Steps every environment once; an ended episode returns the next one's start.
+  def step(self, actions: np.ndarray) -> host_env.HostStep:
+    """Steps every environment once.
 
     Args:
-      actions: ``[N]`` integers in ``[0, spec.num_actions)``.
+      actions: ``[N]`` integers in ``[0, spec.num_actions)``. An environment whose
+        previous step ended an episode ignores its action and resets.
 
     Returns:
-      The next HostStep: ``discount`` 0 on termination, 1 on truncation; the episode's
-      return and length where it ended (NaN and 0 elsewhere).
+      The next HostStep. Where an episode ended: its final observation and reward,
+      ``last`` (not ``first``), discount 0 if terminated and 1 if truncated, and the
+      episode's return and length (NaN and 0 elsewhere). Where the previous step ended
+      one: the new episode's first observation, ``first`` (not ``last``), reward 0,
+      discount 1.
 
     Raises:
       ValueError: for actions of the wrong shape, dtype or range.
@@ -168,22 +201,27 @@ class GymVectorEnv(host.WrappedVectorEnv):
           f'max {actions.max()}')
     obs, reward, terminated, truncated, _ = self._env.step(
         actions.astype(np.int64) + self._action_start)
-    reward = np.asarray(reward, np.float32)
-    terminated = np.asarray(terminated, bool)
-    last = terminated | np.asarray(truncated, bool)
+    reset_step = self._pending_reset
+    # On a reset step gymnasium reports reward 0 and neither flag; masked all the same,
+    # so that a reset step can never end an episode or add to its return.
+    not_reset = ~reset_step
+    reward = np.where(reset_step, np.float32(0), np.asarray(reward, np.float32))
+    terminated = np.asarray(terminated, bool) & not_reset
+    last = (terminated | np.asarray(truncated, bool)) & not_reset
 
     self._episode_return += reward
-    self._episode_length += 1
+    self._episode_length += not_reset
     episode_return = np.where(last, self._episode_return, np.float32(np.nan))
     episode_length = np.where(last, self._episode_length, 0).astype(np.int32)
     keep = ~last
     self._episode_return *= keep
     self._episode_length *= keep
+    self._pending_reset = last.copy()  # the returned arrays are the caller's
 
     timestep = types.TimeStep(
         observation=np.asarray(obs, self._obs_dtype),
         reward=reward,
         discount=(~terminated).astype(np.float32),
-        first=last,
-        last=last.copy())
-    return host.HostStep(timestep, episode_return, episode_length)
+        first=reset_step,
+        last=last)
+    return host_env.HostStep(timestep, episode_return, episode_length)

@@ -7,13 +7,13 @@ Names are ``'<prefix>/<rest>'``:
                  'gym/CartPole-v1' (the id may hold a namespace: 'gym/phys2d/CartPole-v1')
 """
 
-import inspect
 import types as pytypes
 from typing import Any, NamedTuple
 
+from core import config as config_lib
 from envs import atari
 from envs import gym_vector
-from envs import host
+from core import host_env
 
 
 class _Constructor(NamedTuple):
@@ -33,7 +33,7 @@ def prefixes() -> list[str]:
   return sorted(_CONSTRUCTORS)
 
 
-def make_host(name: str, *, num_envs: int, **kwargs: Any) -> host.HostVectorEnv:
+def make_host(name: str, *, num_envs: int, **kwargs: Any) -> host_env.HostVectorEnv:
   """Builds the host vector environment called ``name``.
 
   Args:
@@ -56,16 +56,8 @@ def make_host(name: str, *, num_envs: int, **kwargs: Any) -> host.HostVectorEnv:
         f'unknown host environment name {name!r} (argument name); expected {_FORMS}; '
         f'known prefixes: {", ".join(prefixes())}')
   constructor = _CONSTRUCTORS[prefix]
-  # Checked here rather than left to Python's TypeError, whose message would name
-  # neither the environment nor the arguments it does take.
-  accepted = sorted(set(inspect.signature(constructor.cls).parameters)
-                    - {constructor.name_argument, 'num_envs'})
-  unknown = sorted(set(kwargs) - set(accepted))
-  if unknown:
-    raise ValueError(
-        f'host environment {name!r} got unknown argument(s) {", ".join(unknown)}; it '
-        f'takes: {", ".join(accepted)}')
-  try:
-    return constructor.cls(**{constructor.name_argument: rest}, num_envs=num_envs, **kwargs)
-  except ValueError as error:
-    raise ValueError(f'host environment {name!r}: {error}') from error
+  return config_lib.construct(
+      f'host environment {name!r}',
+      lambda **kw: constructor.cls(**{constructor.name_argument: rest}, num_envs=num_envs,
+                                   **kw),
+      kwargs, signature_of=constructor.cls, fixed=(constructor.name_argument, 'num_envs'))

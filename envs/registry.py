@@ -1,15 +1,15 @@
 """JAX-native environments by name, so configs can name an environment as a string."""
 
-import inspect
 import types as pytypes
 from typing import Any, Callable
 
-from envs import base
+from core import env as env_lib
+from core import config as config_lib
 from envs import cartpole
 from envs import cue_memory
 
 # Read-only, so that importing code cannot register into (or break) the shared table.
-_CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., base.Environment]]' = (
+_CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., env_lib.Environment]]' = (
     pytypes.MappingProxyType({
         'cartpole': cartpole.make,
         'cue_memory': cue_memory.make,
@@ -21,7 +21,7 @@ def names() -> list[str]:
   return sorted(_CONSTRUCTORS)
 
 
-def make(name: str, **kwargs: Any) -> base.Environment:
+def make(name: str, **kwargs: Any) -> env_lib.Environment:
   """Builds the JAX-native environment registered as ``name``.
 
   Args:
@@ -39,16 +39,4 @@ def make(name: str, **kwargs: Any) -> base.Environment:
   if name not in _CONSTRUCTORS:
     raise ValueError(
         f'unknown environment {name!r}; expected one of: {", ".join(names())}')
-  constructor = _CONSTRUCTORS[name]
-  # Checked here rather than left to Python's TypeError, whose message would name
-  # neither the environment nor the arguments it does take.
-  accepted = sorted(inspect.signature(constructor).parameters)
-  unknown = sorted(set(kwargs) - set(accepted))
-  if unknown:
-    raise ValueError(
-        f'environment {name!r} got unknown argument(s) {", ".join(unknown)}; it takes: '
-        f'{", ".join(accepted) or "no arguments"}')
-  try:
-    return constructor(**kwargs)
-  except ValueError as error:
-    raise ValueError(f'environment {name!r}: {error}') from error
+  return config_lib.construct(f'environment {name!r}', _CONSTRUCTORS[name], kwargs)

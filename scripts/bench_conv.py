@@ -16,10 +16,10 @@ where installed (``tcmalloc`` in the output says whether): the standard layers' 
 allocate large temporary buffers, and under glibc's malloc they ran ~2.4x slower.
 """
 
-from core import launch  # pylint: disable=g-bad-import-order
+from experiments import launch  # pylint: disable=g-bad-import-order
 
 if __name__ == '__main__':
-  launch.preload_tcmalloc()  # before JAX starts; see core/launch.py
+  launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
 import json  # pylint: disable=g-import-not-at-top,wrong-import-position
 import os
@@ -33,7 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents import conv
+from core.nn import conv
+from core.nn import implementation as implementation_lib
+from core.nn import max_pool
 
 _BATCH = flags.DEFINE_integer('batch', 640, 'Batch of the shallow net.')
 _DEEP_BATCH = flags.DEFINE_integer('deep_batch', 640, 'Batch of the deep net.')
@@ -64,7 +66,7 @@ class DeepTorso(nn.Module):
     impl = self.implementation
     for channels in (16, 32, 32):
       x = conv.Conv(channels, (3, 3), implementation=impl)(x)
-      x = conv.max_pool(x, (3, 3), (2, 2), 'SAME', implementation=impl)
+      x = max_pool.max_pool(x, (3, 3), (2, 2), 'SAME', implementation=impl)
       for _ in range(2):
         y = conv.Conv(channels, (3, 3), implementation=impl)(nn.relu(x))
         x = x + conv.Conv(channels, (3, 3), implementation=impl)(nn.relu(y))
@@ -151,7 +153,7 @@ def benchmark(batch: int, deep_batch: int, repeats: int, warmup: int) -> dict:
   return {
       'jax': jax.__version__,
       'backend': jax.default_backend(),
-      'auto_picks': conv.resolve_implementation('auto'),
+      'auto_picks': implementation_lib.resolve_implementation('auto'),
       'cpu_count': os.cpu_count(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'tcmalloc': 'tcmalloc' in os.environ.get('LD_PRELOAD', ''),

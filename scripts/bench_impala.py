@@ -1,25 +1,38 @@
 r"""IMPALA throughput on this machine, as JSON (also written to results/bench/impala.json).
 
-For each net (shallow, deep), measured in one process on the same threads:
+Every measured figure is measured --repeats (>= 3) times and reported as
+``{"median", "min", "max", "samples"}``. For each net (shallow, deep), measured in one
+process on the same threads:
   raw_env_fps       the actors' vector envs stepped with random actions
   actor_fps         envs + batched inference, nothing learning (queue drained)
   learner_fps       updates on synthetic batches, frames of data consumed per second
   e2e_fps           the full system, frames consumed by the learner per second
-  efficiency        e2e_fps / (1 / (1/actor_fps + 1/learner_fps))
-  learner_gflops    FLOPs of one update / its time. The FLOPs are XLA's count for the
-                    update built with the standard layers on one device: the same math,
-                    but no loop, whereas the matmul path runs its convolutions in chunks
-                    under lax.scan, whose body XLA's cost analysis counts only once.
-  matmul_gflops     a 2048² f32 matmul in the same run
+  e2e_over_learner  e2e_fps / learner_fps of the same repeat (the learner-alone rate bounds
+                    the end-to-end rate); ``consistent`` is false when any repeat's ratio,
+                    or the ratio of the medians, is above 1: then the two figures were
+                    disturbed (load from other processes) and e2e_fps must not be quoted
+  efficiency        e2e_fps / (1 / (1/actor_fps + 1/learner_fps)), per repeat
+  learner_gflops    FLOPs of one update / its time. The FLOPs (``update_gflop``, a count,
+                    not a measurement) are XLA's count for the update built with the
+                    standard layers on one device: the same math, but no loop, whereas the
+                    matmul path runs its convolutions in chunks under lax.scan, whose body
+                    XLA's cost analysis counts only once.
+  matmul_gflops     a 2048² f32 matmul in the same process (min(3 s, --seconds))
   learner_fps_standard_layers, fast_learner_speedup   the same update with flax's
-                    standard conv and max-pool, and the ratio; the two learners take
-                    turns (4 slices each of 2 x --seconds in all), so load from other
-                    processes falls on both alike
-Frames are Atari frames (4 per agent step). The whole measurement runs twice, with and
-without tcmalloc preloaded (``LD_PRELOAD``), in child processes.
+                    standard conv and max-pool, and the ratio of the same repeat; the two
+                    learners take turns (4 slices each of 2 x --seconds in all), so load
+                    from other processes falls on both alike
+Frames are Atari frames (4 per agent step). Each repeat runs in two child processes, one
+with tcmalloc preloaded (``LD_PRELOAD``) and one with glibc's malloc, one right after the
+other (their order alternates between repeats), so ``tcmalloc_effect`` (tcmalloc / glibc,
+per repeat: ``learner_fps`` is what tcmalloc does to the default learner) compares
+figures measured minutes apart at most, not one whole run against another. Ratios are
+always taken within a repeat and then summarised; their median is not the ratio of the
+medians. Top-level ``consistent`` is false if any net's is.
 
-  python scripts/bench_impala.py                   # both nets, ~5 minutes
+  python scripts/bench_impala.py                   # both nets, 3 repeats (~3 x 5 minutes)
   python scripts/bench_impala.py --nets=shallow --seconds=10
+  python scripts/bench_impala.py --nets=shallow --seconds=1 --out=/tmp/bench.json  # smoke
 """
 
 import json
@@ -44,12 +57,11 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from agents.actor_critic import agent as agent_lib
 from agents.actor_critic import loss as loss_lib
 from configs import impala_atari
 from core import types
 from core.runtime import actor_learner
-from core.runtime import actor_learner_train
+from experiments import actor_learner as actor_learner_exp
 from envs import host_registry
 
 _NETS = flags.DEFINE_list('nets', ['shallow', 'deep'], 'Nets to measure.')
@@ -60,10 +72,19 @@ _GAME = flags.DEFINE_string('game', 'pong', 'Atari game.')
 # 18.3k against 11.1k); the split only paid while XLA's own conv gradients were the cost.
 _LEARNER_DEVICES = flags.DEFINE_integer('learner_devices', 1,
                                         'Virtual CPU devices the learner batch is split over.')
-_OUT = flags.DEFINE_string('out', 'results/bench/impala.json', 'Where to write the JSON.')
-_CHILD = flags.DEFINE_bool('child', False, 'Measure in this process (internal).')
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'Measurements of every figure (each in its own '
+                                'pair of child processes).', lower_bound=3)
+_OUT = flags.DEFINE_string('out', 'results/bench/impala.json',
+                           "Where to write the JSON ('': print only).")
+_TCMALLOC = flags.DEFINE_string('tcmalloc', '/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4',
+                                'The tcmalloc library preloaded in the tcmalloc children.')
+_CHILD = flags.DEFINE_bool('child', False, 'Measure once in this process (internal).')
+_COUNT_FLOPS = flags.DEFINE_bool('count_flops', True, "Count one update's FLOPs (internal).")
 
-TCMALLOC = '/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4'
+ALLOCATORS = ('tcmalloc', 'no_tcmalloc')
+# Measured figures, one sample per child process.
+MEASURED = ('raw_env_fps', 'actor_fps', 'learner_fps', 'learner_fps_standard_layers', 'e2e_fps',
+            'matmul_gflops')
 
 
 def _config(net: str, implementation: str = 'auto'):
@@ -144,10 +165,12 @@ def synthetic_batch(runtime, config):
   rng = np.random.default_rng(0)
   spec = runtime.spec
   A = spec.num_actions
-  agent_state = jax.device_get(runtime.agent.initial_state(B))
+  params = runtime.init(jax.random.PRNGKey(0)).params
+  agent_state = jax.device_get(runtime.agent.initial_state(params, None, B))
   return types.Trajectory(
       observation=rng.integers(0, 255, (T + 1, B) + spec.observation_shape, dtype=np.uint8),
       first=np.zeros((T + 1, B), bool),
+      last=np.zeros((T + 1, B), bool),
       action=rng.integers(0, A, (T, B)).astype(np.int32),
       reward=rng.normal(size=(T, B)).astype(np.float32),
       discount=np.ones((T, B), np.float32),
@@ -189,7 +212,7 @@ def update_flops(net):
   """XLA's FLOP count of one whole learner update (see learner_gflops above)."""
   config = _config(net, 'standard')
   config.runtime.learner_devices = 1  # a partitioned program counts one device's share
-  runtime, _ = actor_learner_train.build(config, agent_lib.make_agent)
+  runtime, _ = actor_learner_exp.build(config)
   state = runtime.init(jax.random.PRNGKey(0))
   cost = runtime.update.lower(state, synthetic_batch(runtime, config)).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -211,7 +234,7 @@ def e2e_fps(runtime, frames_per_step, seconds, config):
     return updates * per_update / (time.monotonic() - start)
 
 
-def matmul_gflops(seconds=3.0, n=2048):
+def matmul_gflops(seconds, n=2048):
   a = jnp.ones((n, n), jnp.float32)
   f = jax.jit(lambda x: x @ x)
   jax.block_until_ready(f(a))
@@ -222,22 +245,23 @@ def matmul_gflops(seconds=3.0, n=2048):
   return 2 * n**3 * count / (time.monotonic() - start) / 1e9
 
 
-def measure_net(net, seconds):
+def measure_net(net, seconds, count_flops):
+  """One sample of every measured figure of ``net`` (plus the FLOP count if asked)."""
   config = _config(net)
-  runtime, frames_per_step = actor_learner_train.build(config, agent_lib.make_agent)
-  record = {'raw_env_fps': raw_env_fps(config, seconds)}
+  runtime, frames_per_step = actor_learner_exp.build(config)
+  record = {}
+  if count_flops:
+    record['update_gflop'] = update_flops(net) / 1e9
+  record['raw_env_fps'] = raw_env_fps(config, seconds)
   record['actor_fps'] = actor_fps(runtime, frames_per_step, seconds)
-  standard, _ = actor_learner_train.build(_config(net, 'standard'), agent_lib.make_agent)
+  standard, _ = actor_learner_exp.build(_config(net, 'standard'))
+  # The learner alone right before the full system: e2e_over_learner compares neighbours.
   record['learner_fps'], record['learner_fps_standard_layers'] = learner_fps(
       [runtime, standard], config, frames_per_step, 2 * seconds)
-  per_update = _frames_per_batch(config, frames_per_step)
-  record['update_gflop'] = update_flops(net) / 1e9
-  record['learner_gflops'] = record['update_gflop'] * record['learner_fps'] / per_update
-  record['fast_learner_speedup'] = record['learner_fps'] / record['learner_fps_standard_layers']
   record['e2e_fps'] = e2e_fps(runtime, frames_per_step, seconds, config)
-  record['efficiency'] = record['e2e_fps'] * (1 / record['actor_fps'] + 1 / record['learner_fps'])
-  record['matmul_gflops'] = matmul_gflops()
+  record['matmul_gflops'] = matmul_gflops(min(seconds, 3.0))
   rt = config.runtime
+  record['frames_per_update'] = _frames_per_batch(config, frames_per_step)
   record['setup'] = dict(num_actors=rt.num_actors, envs_per_actor=rt.envs_per_actor,
                          batch_size=rt.batch_size, unroll_length=rt.unroll_length,
                          env_threads=rt.env_threads, learner_devices=rt.learner_devices,
@@ -245,28 +269,98 @@ def measure_net(net, seconds):
   return record
 
 
+def spread(values):
+  """``{"median", "min", "max", "samples"}`` of one figure's samples."""
+  values = [float(v) for v in values]
+  return {'median': float(np.median(values)), 'min': min(values), 'max': max(values),
+          'samples': values}
+
+
+def _ratios(numerators, denominators):
+  return [a / b for a, b in zip(numerators, denominators)]
+
+
+def summarise_net(samples):
+  """One net's figures over its repeats (``samples``: one child's record per repeat)."""
+  column = {key: [s[key] for s in samples] for key in MEASURED}
+  out = {key: spread(column[key]) for key in MEASURED}
+  out['fast_learner_speedup'] = spread(
+      _ratios(column['learner_fps'], column['learner_fps_standard_layers']))
+  e2e_over_learner = _ratios(column['e2e_fps'], column['learner_fps'])
+  out['e2e_over_learner'] = spread(e2e_over_learner)
+  out['consistent'] = (max(e2e_over_learner) <= 1.0 and
+                       out['e2e_fps']['median'] <= out['learner_fps']['median'])
+  out['efficiency'] = spread(
+      e * (1 / a + 1 / l)
+      for e, a, l in zip(column['e2e_fps'], column['actor_fps'], column['learner_fps']))
+  update_gflop = next((s['update_gflop'] for s in samples if 'update_gflop' in s), None)
+  if update_gflop is not None:
+    out['update_gflop'] = update_gflop
+    out['learner_gflops'] = spread(update_gflop * l / s['frames_per_update']
+                                   for l, s in zip(column['learner_fps'], samples))
+  out['setup'] = samples[0]['setup']
+  return out
+
+
+def tcmalloc_effect(with_tcmalloc, without):
+  """tcmalloc / glibc per repeat (the two children of a repeat ran one after the other)."""
+  keys = ('learner_fps', 'learner_fps_standard_layers', 'e2e_fps', 'actor_fps')
+  return {key: spread(_ratios([s[key] for s in with_tcmalloc], [s[key] for s in without]))
+          for key in keys}
+
+
+def _child(allocator, count_flops):
+  """Runs one repeat of every net in a child process with or without tcmalloc."""
+  env = dict(os.environ)
+  env.pop('LD_PRELOAD', None)
+  if allocator == 'tcmalloc':
+    env['LD_PRELOAD'] = _TCMALLOC.value
+  args = [sys.executable, __file__, '--child', f'--nets={",".join(_NETS.value)}',
+          f'--seconds={_SECONDS.value}', f'--game={_GAME.value}',
+          f'--learner_devices={_LEARNER_DEVICES.value}', f'--count_flops={count_flops}']
+  proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+  if proc.returncode:
+    raise RuntimeError(f'bench child ({allocator}) failed:\n{proc.stderr[-3000:]}')
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv):
   del argv
   if _CHILD.value:
-    print(json.dumps({net: measure_net(net, _SECONDS.value) for net in _NETS.value}))
+    print(json.dumps({net: measure_net(net, _SECONDS.value, _COUNT_FLOPS.value)
+                      for net in _NETS.value}))
     return
-  results = {}
-  variants = [('tcmalloc', True), ('no_tcmalloc', False)]
-  for name, preload in variants:
-    if preload and not os.path.exists(TCMALLOC):
-      results[name] = f'not measured: {TCMALLOC} is absent (apt-get install libtcmalloc-minimal4)'
+  allocators = list(ALLOCATORS)
+  absent = None
+  if not os.path.exists(_TCMALLOC.value):
+    absent = f'not measured: {_TCMALLOC.value} is absent (apt-get install libtcmalloc-minimal4)'
+    allocators.remove('tcmalloc')
+  samples = {a: [] for a in allocators}  # allocator -> one child's record per repeat
+  for repeat in range(_REPEATS.value):
+    order = allocators if repeat % 2 == 0 else allocators[::-1]
+    for allocator in order:
+      print(f'repeat {repeat + 1}/{_REPEATS.value}: {allocator}', file=sys.stderr, flush=True)
+      samples[allocator].append(_child(allocator, count_flops=repeat == 0))
+
+  results = {'repeats': _REPEATS.value, 'seconds': _SECONDS.value}
+  for allocator in ALLOCATORS:
+    if allocator not in samples:
+      results[allocator] = absent
       continue
-    env = dict(os.environ)
-    env.pop('LD_PRELOAD', None)
-    if preload:
-      env['LD_PRELOAD'] = TCMALLOC
-    args = [sys.executable, __file__, '--child', f'--nets={",".join(_NETS.value)}',
-            f'--seconds={_SECONDS.value}', f'--game={_GAME.value}',
-            f'--learner_devices={_LEARNER_DEVICES.value}']
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode:
-      raise RuntimeError(f'bench child ({name}) failed:\n{proc.stderr[-3000:]}')
-    results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    results[allocator] = {net: summarise_net([s[net] for s in samples[allocator]])
+                          for net in _NETS.value}
+  if absent is None:
+    results['tcmalloc_effect'] = {
+        net: tcmalloc_effect([s[net] for s in samples['tcmalloc']],
+                             [s[net] for s in samples['no_tcmalloc']])
+        for net in _NETS.value}
+  else:
+    results['tcmalloc_effect'] = absent
+  results['consistent'] = all(results[a][net]['consistent']
+                              for a in allocators for net in _NETS.value)
+  if not results['consistent']:
+    print('warning: an end-to-end rate exceeds the learner-alone rate of the same repeat '
+          '(consistent: false); do not quote e2e_fps from this run', file=sys.stderr)
   text = json.dumps(results, indent=2)
   print(text)
   if _OUT.value:

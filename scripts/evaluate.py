@@ -3,10 +3,10 @@ r"""Plays full episodes with a run's latest checkpoint; optionally records one.
   python scripts/evaluate.py --workdir=runs/pong --episodes=10 --video=runs/pong/pong.gif
 """
 
-from core import launch  # pylint: disable=g-bad-import-order
+from experiments import launch  # pylint: disable=g-bad-import-order
 
 if __name__ == '__main__':
-  launch.preload_tcmalloc()  # before JAX starts; see core/launch.py
+  launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
 import sys
 
@@ -14,9 +14,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from agents import registry as agent_registry
 from core import checkpoint
-from core import evaluation
+from experiments import evaluation
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run to evaluate.', required=True)
 _EPISODES = flags.DEFINE_integer('episodes', 10, 'Full episodes to play.')
@@ -26,10 +25,8 @@ _VIDEO = flags.DEFINE_string('video', None, 'Write the first episode here (.gif 
 
 def main(argv):
   del argv
-  config = evaluation.load_config(_WORKDIR.value)
-  make_agent = agent_registry.get(config.agent.name).make_agent
   try:
-    result = evaluation.evaluate(_WORKDIR.value, make_agent, num_episodes=_EPISODES.value,
+    result = evaluation.evaluate(_WORKDIR.value, num_episodes=_EPISODES.value,
                                  seed=_SEED.value, record=bool(_VIDEO.value))
   except (checkpoint.CheckpointError, ValueError, FileNotFoundError) as e:
     sys.exit(f'error: {e}')

@@ -1,14 +1,18 @@
-r"""Trains an agent from a config file; rerunning the same command resumes it.
+r"""Trains an experiment from a config file; rerunning the same command resumes it.
 
   python scripts/run.py                                   # the default: CartPole
   python scripts/run.py --config=configs/actor_critic.py:memory --workdir=runs/memory
+  python scripts/run.py --config=configs/memory_tasks.py:lstm_copy --workdir=runs/copy
   python scripts/run.py --config.optimizer.learning_rate=3e-4 --config.seed=1
+
+Ctrl-C or SIGTERM stops after the step in flight, saves a checkpoint of that state and
+says how to resume.
 """
 
-from core import launch  # pylint: disable=g-bad-import-order
+from experiments import launch  # pylint: disable=g-bad-import-order
 
 if __name__ == '__main__':
-  launch.preload_tcmalloc()  # before JAX starts; see core/launch.py
+  launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
 import os
 import re
@@ -18,10 +22,10 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from agents import registry as agent_registry
 from core import checkpoint
 from core import config as config_lib
-from core import experiment
+from experiments import experiment
+from experiments import interrupts
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(_ROOT, 'configs', 'actor_critic.py')
@@ -60,15 +64,31 @@ def main(argv):
   except IOError as e:
     sys.exit(f'error: --config: {e}')
   try:
-    experiment.validate(config, agent_registry.names(),
-                        lambda c, p: agent_registry.get(c.agent.name).validate(c, p))
+    experiment.validate(config)
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
   try:
-    result = experiment.train(config, _WORKDIR.value,
-                              agent_registry.get(config.agent.name).make_agent)
+    with interrupts.stop_on_signals() as stop:
+      result = experiment.train(config, _WORKDIR.value, stop=stop)
   except checkpoint.CheckpointError as e:
     sys.exit(f'error: {e}')
+  print(summary_line(config, result))
+  print(f'metrics: {result.metrics_path}')
+  if result.plot_paths:
+    print(f'plots: {", ".join(result.plot_paths)}')
+  if result.interrupted:
+    sys.exit(130 if result.interrupted == 'SIGINT' else 143)
+
+
+def summary_line(config, result) -> str:
+  """The closing line: where an interrupted run stopped, or what a finished one scored."""
+  if result.interrupted:
+    return (f'stopped by {result.interrupted} at update {result.updates:,} '
+            f'({result.frames:,} {_unit(config)}); checkpoint saved in '
+            f'{_WORKDIR.value}/checkpoints; rerun the same command to resume')
+  if config.runtime.name == 'supervised':
+    shown = ', '.join(f'{k} {v:.4g}' for k, v in result.eval_metrics.items())
+    return (f'final: {shown}; {result.frames:,} examples in {result.wall_time_s:.0f} s')
   evaluated = result.eval_return == result.eval_return  # NaN: no final evaluation
   score = result.eval_return if evaluated else result.train_return
   where = (f'eval return {score:.2f} over {config.num_eval_episodes} episodes' if evaluated
@@ -77,10 +97,12 @@ def main(argv):
   if result.target_return is not None:
     reached = ' (target %.2f %s)' % (
         result.target_return, 'reached' if score >= result.target_return else 'NOT reached')
-  print(f'final: {where}{reached}; last training return {result.train_return:.2f}; '
-        f'{result.frames:,} frames in {result.wall_time_s:.0f} s')
-  print(f'metrics: {result.metrics_path}')
-  print(f'plots: {", ".join(result.plot_paths)}')
+  return (f'final: {where}{reached}; last training return {result.train_return:.2f}; '
+          f'{result.frames:,} frames in {result.wall_time_s:.0f} s')
+
+
+def _unit(config) -> str:
+  return 'examples' if config.runtime.name == 'supervised' else 'frames'
 
 
 if __name__ == '__main__':

@@ -11,7 +11,9 @@ from agents import networks
 from agents.actor_critic import loss as loss_lib
 from agents.actor_critic import network as network_lib
 from core import agent as agent_lib
-from envs import base
+from core import env as env_lib
+from core import recurrent
+from core.nn import lstm
 
 
 class AgentState(NamedTuple):
@@ -30,17 +32,36 @@ def make_torso(config: ml_collections.ConfigDict):
   raise ValueError(f"agent.torso: expected 'mlp', 'shallow' or 'deep', got {config.torso!r}")
 
 
-def make_network(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> network_lib.Network:
-  """The network named by ``config`` (an ``agent`` config block)."""
-  core = networks.LSTM(config.lstm_size) if config.core == 'lstm' else None
+def make_core(config: ml_collections.ConfigDict) -> recurrent.RecurrentCore | None:
+  """The recurrent core named by ``config.core`` ('none' or 'lstm')."""
+  if config.core == 'lstm':
+    return lstm.lstm_core(config.lstm_size)
+  if config.core == 'none':
+    return None
+  raise ValueError(f"agent.core: expected 'none' or 'lstm', got {config.core!r}")
+
+
+def make_network(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict,
+                 core: recurrent.RecurrentCore | None = None) -> network_lib.Network:
+  """The network named by ``config`` (an ``agent`` config block); ``core`` replaces the
+  one ``config.core`` names."""
+  core = core if core is not None else make_core(config)
   return network_lib.make_network(
       spec.num_actions, make_torso(config), core,
       prev_inputs=config.lstm_prev_inputs, remat=config.remat)
 
 
-def make_agent(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> agent_lib.Agent:
-  """The actor-critic agent: V-trace loss, categorical policy."""
-  network = make_network(spec, config)
+def make_agent(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict, *,
+               core: recurrent.RecurrentCore | None = None) -> agent_lib.Agent:
+  """The actor-critic agent: V-trace loss, categorical policy.
+
+  Args:
+    spec: the environment's interface.
+    config: the ``agent`` config block.
+    core: any ``core.recurrent.RecurrentCore`` (a memory model) to use instead of the
+      one ``config.core`` names.
+  """
+  network = make_network(spec, config, core)
   loss = loss_lib.make_vtrace_loss(
       network,
       discount=config.discount,
@@ -52,8 +73,9 @@ def make_agent(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> agent_l
       clip_pg_rho_threshold=config.clip_pg_rho_threshold,
       reward_clip=config.reward_clip or None)
 
-  def initial_state(batch_size):
-    return AgentState(network.initial_state(batch_size), jnp.zeros((batch_size,), jnp.int32))
+  def initial_state(params, key, batch_size):
+    return AgentState(network.initial_state(params, key, batch_size),
+                      jnp.zeros((batch_size,), jnp.int32))
 
   def step(params, key, timestep, state: AgentState):
     first = jnp.asarray(timestep.first)
@@ -65,7 +87,7 @@ def make_agent(spec: base.EnvSpec, config: ml_collections.ConfigDict) -> agent_l
     output, core = network.step(params, inputs, state.core)
     action = jax.random.categorical(key, output.logits).astype(jnp.int32)
     extras = loss_lib.ActorExtras(output.logits, inputs.prev_reward, inputs.prev_action)
-    return action, extras, AgentState(core, action)
+    return agent_lib.StepOutput(action, extras, AgentState(core, action))
 
   return agent_lib.Agent(
       init=network.init, initial_state=initial_state, step=step, loss=loss)

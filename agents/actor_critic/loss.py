@@ -44,15 +44,19 @@ def make_vtrace_loss(network: network_lib.Network,
                      clip_c_threshold: float = 1.0,
                      clip_pg_rho_threshold: float = 1.0,
                      reward_clip: float | None = None):
-  """Returns ``loss(params, trajectory) -> (loss, metrics)``.
+  """Returns ``loss(params, trajectory, key) -> (loss, metrics)``.
 
   loss = Σ_{t,b} [ −ρ̃_t A_t log π(a_t|x_t) + baseline_cost · ½ (v_t − V(x_t))²
                    − entropy_cost · H(π(·|x_t)) ],
-  summed over time and batch as in the paper, so its hyper-parameters carry over.
+  summed over time and batch as in the paper, so its hyper-parameters carry over. Reset
+  steps (``core.types.valid_steps``: a truncated episode's final observation, whose
+  action the environment ignored) count in none of the terms, and V-trace bootstraps
+  from that final observation's value.
   Rewards are clipped to ``[-reward_clip, reward_clip]`` when it is set (Atari: 1).
   """
 
-  def loss(params, trajectory: types.Trajectory):
+  def loss(params, trajectory: types.Trajectory, key=None):
+    del key  # the loss is deterministic
     output, _ = network.unroll(params, unroll_inputs(trajectory),
                                trajectory.agent_state.core)
     logits, values = output.logits[:-1], output.value[:-1]
@@ -65,6 +69,7 @@ def make_vtrace_loss(network: network_lib.Network,
     log_pi_a = take(log_pi)
     log_rhos = log_pi_a - take(log_mu)
 
+    valid = types.valid_steps(trajectory)
     rewards = trajectory.reward
     if reward_clip:
       rewards = jnp.clip(rewards, -reward_clip, reward_clip)
@@ -77,12 +82,14 @@ def make_vtrace_loss(network: network_lib.Network,
         clip_rho_threshold=clip_rho_threshold,
         clip_c_threshold=clip_c_threshold,
         clip_pg_rho_threshold=clip_pg_rho_threshold,
-        lambda_=lambda_)
+        lambda_=lambda_,
+        mask=valid)
 
     pg_loss = -jnp.sum(vtrace.pg_advantages * log_pi_a)
-    baseline_loss = 0.5 * jnp.sum(jnp.square(vtrace.vs - values))
+    baseline_loss = 0.5 * jnp.sum(jnp.where(valid, jnp.square(vtrace.vs - values), 0.0))
     entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
-    total = pg_loss + baseline_cost * baseline_loss - entropy_cost * jnp.sum(entropy)
+    total = (pg_loss + baseline_cost * baseline_loss
+             - entropy_cost * jnp.sum(jnp.where(valid, entropy, 0.0)))
     metrics = {
         'loss': total,
         'pg_loss': pg_loss,

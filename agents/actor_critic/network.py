@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from agents import networks
-from core import unroll as unroll_lib
+from core import recurrent
 
 
 class NetInputs(NamedTuple):
@@ -33,27 +33,29 @@ class Network(NamedTuple):
 
   Attributes:
     init: ``(key, observation [B, ...]) -> params``.
-    initial_state: ``(batch_size) -> state`` (``()`` without a recurrent core).
+    initial_state: ``(params, key, batch_size) -> state`` (``()`` without a recurrent
+      core).
     unroll: ``(params, NetInputs [T, B], state) -> (NetOutput [T, B], final_state)``.
     step: ``(params, NetInputs [B], state) -> (NetOutput [B], state)``.
   """
   init: Callable[..., Any]
-  initial_state: Callable[[int], Any]
+  initial_state: Callable[[Any, Any, int], Any]
   unroll: Callable[..., tuple[NetOutput, Any]]
   step: Callable[..., tuple[NetOutput, Any]]
 
 
 def make_network(num_actions: int,
                  torso: nn.Module,
-                 core: networks.LSTM | None = None,
+                 core: recurrent.RecurrentCore | None = None,
                  *,
                  prev_inputs: bool = False,
                  remat: bool = False) -> Network:
-  """Composes a torso, an optional recurrent core and a policy/value head."""
+  """Composes a torso, an optional recurrent core (any ``core.recurrent.RecurrentCore``:
+  an LSTM, a memory model) and a policy/value head."""
   head = networks.PolicyValueHead(num_actions)
 
-  def initial_state(batch_size):
-    return () if core is None else core.zero_state(batch_size)
+  def initial_state(params, key, batch_size):
+    return () if core is None else core.initial_state(params['core'], key, batch_size)
 
   def core_inputs(embedding, inputs: NetInputs):
     if not prev_inputs:
@@ -69,12 +71,13 @@ def make_network(num_actions: int,
     params = {'torso': torso.init(torso_key, observation)}
     embedding = torso.apply(params['torso'], observation)
     if core is not None:
-      state = initial_state(batch_size)
       zeros = jnp.zeros((batch_size,))
       inputs = NetInputs(observation, zeros.astype(bool), zeros, zeros.astype(jnp.int32))
       embedding = core_inputs(embedding, inputs)
-      params['core'] = core.init(core_key, state, embedding)
-      _, embedding = core.apply(params['core'], state, embedding)
+      init_key, state_key = jax.random.split(core_key)
+      params['core'] = core.init(init_key, embedding)
+      state = core.initial_state(params['core'], state_key, batch_size)
+      _, embedding = core.step(params['core'], state, embedding)
     params['head'] = head.init(head_key, embedding)
     return params
 
@@ -85,10 +88,9 @@ def make_network(num_actions: int,
     embedding = torso.apply(params['torso'], flat)
     embedding = embedding.reshape((num_steps, batch_size) + embedding.shape[1:])
     if core is not None:
-      cell = lambda s, x: core.apply(params['core'], s, x)
-      embedding, state = unroll_lib.unroll(
-          cell, state, core_inputs(embedding, inputs), inputs.first,
-          initial_state(batch_size), remat=remat)
+      embedding, state = recurrent.unroll(
+          core, params['core'], state, core_inputs(embedding, inputs), inputs.first,
+          remat=remat)
     logits, value = head.apply(params['head'], embedding)
     return NetOutput(logits, value), state
 

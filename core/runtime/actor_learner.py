@@ -1,6 +1,6 @@
 """The single-machine IMPALA runtime: actor threads, a trajectory queue, one learner.
 
-Each actor thread owns one host vector environment (``envs/host.py``) of ``N``
+Each actor thread owns one host vector environment (``core/host_env.py``) of ``N``
 environments and runs batched, jitted policy inference on the latest published
 parameters. Every ``T`` steps it enqueues an unroll: ``T + 1`` observations (the last one
 bootstraps and is also the first of the next unroll), the behaviour policy's extras, the
@@ -30,13 +30,14 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from core import agent as agent_lib
+from core import env as env_lib
+from core import host_env
+from core import learner as learner_lib
 from core import parallel
 from core import types
 from core.runtime import replay as replay_lib
-from envs import host
 
 _POLL_S = 0.05  # how often blocked queue operations look at the stop event
 
@@ -49,16 +50,6 @@ class Unroll(NamedTuple):
   trajectory: types.Trajectory  # numpy, [T(+1), N, ...]
   behaviour_version: int        # the parameter version that acted
   actor_id: int
-
-
-class LearnerState(NamedTuple):
-  """What the learner checkpoints: parameters, optimiser state and its update count.
-
-  Host environments are not checkpointed: a resumed run starts fresh episodes.
-  """
-  params: Any
-  opt_state: Any
-  update: jax.Array  # int32 updates done
 
 
 @dataclasses.dataclass
@@ -102,8 +93,8 @@ class ParameterStore:
 class Actor(threading.Thread):
   """Steps one host vector environment and enqueues unrolls of ``unroll_length`` steps."""
 
-  def __init__(self, actor_id: int, make_env: Callable[[], host.HostVectorEnv],
-               policy_step: Callable, initial_state: Callable[[int], Any],
+  def __init__(self, actor_id: int, make_env: Callable[[], host_env.HostVectorEnv],
+               policy_step: Callable, initial_state: Callable[[Any, Any, int], Any],
                store: ParameterStore, trajectories: queue.Queue, stop: threading.Event,
                *, unroll_length: int, seed: int):
     super().__init__(name=f'actor-{actor_id}', daemon=True)
@@ -138,28 +129,29 @@ class Actor(threading.Thread):
       n, T = env.num_envs, self._unroll_length
       step = env.reset(self._seed)
       timestep = step.timestep
-      state = self._initial_state(n)
-      key = jax.random.PRNGKey(self._seed)
+      key, state_key = jax.random.split(jax.random.PRNGKey(self._seed))
+      state = self._initial_state(self._store.latest()[0], state_key, n)
       while not self._stop_event.is_set():
         params, version = self._store.latest()
         start_state = jax.device_get(state)
-        observations, firsts, actions, rewards, discounts, extras = [], [], [], [], [], []
+        observations, firsts, lasts, actions, rewards, discounts, extras = (
+            [], [], [], [], [], [], [])
         for _ in range(T):
           key, step_key = jax.random.split(key)
           t0 = time.monotonic()
-          action, extra, state = self._policy_step(params, step_key, timestep, state)
-          action = np.asarray(action)
+          out = self._policy_step(params, step_key, timestep, state)
+          action, state = np.asarray(out.action), out.state
           t1 = time.monotonic()
           step = env.step(action)
           t2 = time.monotonic()
           observations.append(timestep.observation)
           firsts.append(timestep.first)
+          lasts.append(timestep.last)
           actions.append(action)
-          extras.append(extra)
+          extras.append(out.extras)
           nxt = step.timestep
           rewards.append(nxt.reward)
-          # After an auto-reset there is no final state to bootstrap from (types.py).
-          discounts.append(nxt.discount * (1.0 - nxt.last))
+          discounts.append(types.transition_discount(nxt))
           timestep = nxt
           ended = ~np.isnan(step.episode_return)
           with self.stats.lock:
@@ -171,9 +163,11 @@ class Actor(threading.Thread):
               self.stats.episode_lengths.extend(step.episode_length[ended].tolist())
         observations.append(timestep.observation)
         firsts.append(timestep.first)
+        lasts.append(timestep.last)
         trajectory = types.Trajectory(
             observation=np.stack(observations),
             first=np.stack(firsts),
+            last=np.stack(lasts),
             action=np.stack(actions),
             reward=np.stack(rewards).astype(np.float32),
             discount=np.stack(discounts).astype(np.float32),
@@ -193,7 +187,7 @@ class Session:
   the run finished, an actor failed, or the user pressed Ctrl-C.
   """
 
-  def __init__(self, runtime: 'ActorLearner', state: LearnerState):
+  def __init__(self, runtime: 'ActorLearner', state: learner_lib.LearnerState):
     self._rt = runtime
     self._stop_event = threading.Event()
     self._queue = queue.Queue(maxsize=runtime.queue_capacity)
@@ -243,12 +237,13 @@ class Session:
   def queue_fill(self) -> float:
     return self._queue.qsize() / self._queue.maxsize
 
-  def step(self, state: LearnerState):
+  def next_batch(self, version: int) -> tuple[types.Trajectory, dict]:
+    """The next learner batch (fresh unrolls from the queue, plus replayed ones) on the
+    host, and its lag metrics against the learner's ``version``."""
     unrolls = [self._get() for _ in range(self._rt.unrolls_per_batch)]
     parts = [u.trajectory for u in unrolls]
-    version = int(state.update)
     lags = [version - u.behaviour_version for u in unrolls]
-    metrics = {}
+    metrics = {'policy_lag': float(np.mean(lags)), 'policy_lag_max': float(max(lags))}
     if self.replay is not None:
       for u in unrolls:
         self.replay.add(u.trajectory, u.behaviour_version)
@@ -260,12 +255,15 @@ class Session:
                          *[p._replace(agent_state=()) for p in parts])
     agent_state = jax.tree.map(lambda *x: np.concatenate(x, axis=0),
                                *[p.agent_state for p in parts])
-    batch = batch._replace(agent_state=agent_state)
+    return batch._replace(agent_state=agent_state), metrics
+
+  def step(self, state: learner_lib.LearnerState):
+    """One learner update on the next batch; publishes the new parameters."""
+    version = int(state.update)
+    batch, metrics = self.next_batch(version)
     state, learner_metrics = self._rt.update(state, self._rt.put_batch(batch))
     self._store.publish(self._rt.actor_params(state.params), version + 1)
-    metrics = dict(learner_metrics, policy_lag=float(np.mean(lags)),
-                   policy_lag_max=float(max(lags)), **metrics)
-    return state, metrics
+    return state, dict(learner_metrics, **metrics)
 
   def drain_actor_stats(self) -> dict:
     """Pools the actors' counters since the last call."""
@@ -284,7 +282,9 @@ class ActorLearner:
     agent: the agent's pure functions.
     make_env: ``actor_id -> HostVectorEnv``; called inside each actor thread.
     spec: the environments' ``EnvSpec`` (for the parameters' example input).
-    optimizer: applied to the gradient of ``agent.loss``.
+    learner: the learner step (``core.learner``; by default from ``agent.loss``). Its
+      key for update ``u`` is ``fold_in(PRNGKey(seed), u)``, so a resumed learner draws
+      the keys the uninterrupted one would have.
     num_actors: actor threads.
     envs_per_actor: environments in each actor's vector env (N).
     batch_size: environments' unrolls per learner batch (B); a multiple of N.
@@ -298,8 +298,9 @@ class ActorLearner:
       replicated; XLA all-reduces the gradients). Actors act with a single-device copy.
   """
 
-  def __init__(self, agent: agent_lib.Agent, make_env: Callable[[int], host.HostVectorEnv],
-               spec, optimizer: optax.GradientTransformation, *, num_actors: int,
+  def __init__(self, agent: agent_lib.Agent,
+               make_env: Callable[[int], host_env.HostVectorEnv],
+               spec: env_lib.EnvSpec, learner: learner_lib.Learner, *, num_actors: int,
                envs_per_actor: int, batch_size: int, unroll_length: int,
                queue_capacity: int = 4, replay_ratio: int = 0,
                replay_capacity: int = 1024, seed: int = 0,
@@ -321,7 +322,7 @@ class ActorLearner:
     if replay_ratio and (not isinstance(replay_capacity, int) or replay_capacity < 1):
       raise ValueError(
           f'replay_capacity must be a positive integer, got {replay_capacity!r}')
-    self.agent, self.make_env, self.spec, self.optimizer = agent, make_env, spec, optimizer
+    self.agent, self.make_env, self.spec, self.learner = agent, make_env, spec, learner
     self.num_actors, self.envs_per_actor = num_actors, envs_per_actor
     self.batch_size, self.unroll_length = batch_size, unroll_length
     self.queue_capacity, self.seed = queue_capacity, seed
@@ -336,13 +337,11 @@ class ActorLearner:
     self.policy_step = jax.jit(agent.step)
     self.update = jax.jit(self._update)
 
-  def init(self, key) -> LearnerState:
+  def init(self, key) -> learner_lib.LearnerState:
     example = jnp.zeros((1,) + tuple(self.spec.observation_shape), self.spec.observation_dtype)
-    params = self.agent.init(key, example)
-    state = LearnerState(params, self.optimizer.init(params), jnp.zeros((), jnp.int32))
-    return self.place_state(state)
+    return self.place_state(self.learner.init(self.agent.init(key, example)))
 
-  def place_state(self, state: LearnerState) -> LearnerState:
+  def place_state(self, state: learner_lib.LearnerState) -> learner_lib.LearnerState:
     """Replicates the learner state over the learner mesh (a no-op without one)."""
     if self.learner_mesh is None:
       return state
@@ -368,12 +367,9 @@ class ActorLearner:
       return params
     return jax.tree.map(lambda x: x.addressable_shards[0].data, params)
 
-  def _update(self, state: LearnerState, trajectory: types.Trajectory):
-    grads, metrics = jax.grad(self.agent.loss, has_aux=True)(state.params, trajectory)
-    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
-    return LearnerState(params, opt_state, state.update + 1), metrics
+  def _update(self, state: learner_lib.LearnerState, trajectory: types.Trajectory):
+    key = jax.random.fold_in(jax.random.PRNGKey(self.seed), state.update)
+    return self.learner.step(state, trajectory, key)
 
-  def start(self, state: LearnerState) -> Session:
+  def start(self, state: learner_lib.LearnerState) -> Session:
     return Session(self, state)

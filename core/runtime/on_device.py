@@ -11,12 +11,12 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from core import agent as agent_lib
+from core import env as env_lib
+from core import learner as learner_lib
 from core import parallel
 from core import types
-from envs import base
 
 # TrainState fields that hold one row per environment (sharded over the mesh).
 PER_ENV_FIELDS = ('env_state', 'timestep', 'agent_state', 'episode_return', 'episode_length')
@@ -24,15 +24,13 @@ PER_ENV_FIELDS = ('env_state', 'timestep', 'agent_state', 'episode_return', 'epi
 
 class TrainState(NamedTuple):
   """Everything a run needs to continue exactly where it stopped (checkpointed whole)."""
-  params: Any
-  opt_state: Any
+  learner: learner_lib.LearnerState  # params, optimiser state, update count
   env_state: Any
   timestep: types.TimeStep       # [B] the time step the agent acts on next
   agent_state: Any               # [B, ...] recurrent state before that time step
   episode_return: jax.Array      # [B] return so far in the running episodes
   episode_length: jax.Array      # [B] int32 steps so far in the running episodes
   key: jax.Array
-  update: jax.Array              # int32 number of updates done
 
 
 class EvalResult(NamedTuple):
@@ -61,12 +59,11 @@ class Runtime(NamedTuple):
 
 
 def _trajectory(records, last_timestep, initial_agent_state) -> types.Trajectory:
-  observation = jax.tree.map(
-      lambda xs, x: jnp.concatenate([xs, x[None]]), records['observation'],
-      last_timestep.observation)
+  append = lambda xs, x: jnp.concatenate([xs, x[None]])
   return types.Trajectory(
-      observation=observation,
-      first=jnp.concatenate([records['first'], last_timestep.first[None]]),
+      observation=jax.tree.map(append, records['observation'], last_timestep.observation),
+      first=append(records['first'], last_timestep.first),
+      last=append(records['last'], last_timestep.last),
       action=records['action'],
       reward=records['reward'],
       discount=records['discount'],
@@ -75,8 +72,8 @@ def _trajectory(records, last_timestep, initial_agent_state) -> types.Trajectory
 
 
 def make(agent: agent_lib.Agent,
-         env: base.Environment,
-         optimizer: optax.GradientTransformation,
+         env: env_lib.Environment,
+         learner: learner_lib.Learner,
          *,
          num_envs: int,
          unroll_length: int,
@@ -89,7 +86,7 @@ def make(agent: agent_lib.Agent,
   Args:
     agent: the agent's pure functions.
     env: one unbatched JAX environment (it is auto-reset and batched here).
-    optimizer: applied to the gradient of ``agent.loss``.
+    learner: the learner step (``core.learner``; by default from ``agent.loss``).
     num_envs: environments stepped in parallel (the batch B).
     unroll_length: time steps T per trajectory.
     updates_per_call: updates fused into one call of ``update``.
@@ -105,65 +102,63 @@ def make(agent: agent_lib.Agent,
       raise ValueError(f'{name} must be a positive integer, got {value!r}')
   if mesh is not None:
     parallel.check_divisible(num_envs, mesh, 'num_envs')
-  train_env = base.batched(base.auto_reset(env), num_envs)
+  train_env = env_lib.batched(env_lib.auto_reset(env), num_envs)
 
   def init(key):
-    env_key, params_key, key = jax.random.split(key, 3)
+    env_key, params_key, state_key, key = jax.random.split(key, 4)
     env_state, timestep = train_env.reset(env_key)
     params = agent.init(params_key, timestep.observation)
     return TrainState(
-        params=params,
-        opt_state=optimizer.init(params),
+        learner=learner.init(params),
         env_state=env_state,
         timestep=timestep,
-        agent_state=agent.initial_state(num_envs),
+        agent_state=agent.initial_state(params, state_key, num_envs),
         episode_return=jnp.zeros((num_envs,), jnp.float32),
         episode_length=jnp.zeros((num_envs,), jnp.int32),
-        key=key,
-        update=jnp.zeros((), jnp.int32))
+        key=key)
 
   def act(params, carry, key):
     env_state, timestep, agent_state, episode_return, episode_length = carry
-    action, extras, next_agent_state = agent.step(params, key, timestep, agent_state)
-    env_state, next_timestep = train_env.step(env_state, action)
+    out = agent.step(params, key, timestep, agent_state)
+    env_state, next_timestep = train_env.step(env_state, out.action)
+    # A reset step (at a truncated episode's final observation) is no agent step.
+    acted = jnp.logical_not(jnp.logical_and(timestep.last, jnp.logical_not(timestep.first)))
     episode_return = episode_return + next_timestep.reward
-    episode_length = episode_length + 1
+    episode_length = episode_length + acted.astype(jnp.int32)
     done = next_timestep.last
     record = {
         'observation': timestep.observation,
         'first': timestep.first,
-        'action': action,
+        'last': timestep.last,
+        'action': out.action,
         'reward': next_timestep.reward,
-        # After an auto-reset there is no final state to bootstrap from (types.py).
-        'discount': next_timestep.discount * (1.0 - done.astype(jnp.float32)),
-        'extras': extras,
+        'discount': types.transition_discount(next_timestep),
+        'extras': out.extras,
         'done': done,
         'completed_return': jnp.where(done, episode_return, 0.0),
         'completed_length': jnp.where(done, episode_length, 0),
     }
-    carry = (env_state, next_timestep, next_agent_state,
+    carry = (env_state, next_timestep, out.state,
              jnp.where(done, 0.0, episode_return), jnp.where(done, 0, episode_length))
     return carry, record
 
   def one_update(state: TrainState, _):
-    key, act_key = jax.random.split(state.key)
+    key, act_key, learn_key = jax.random.split(state.key, 3)
+    params = state.learner.params
     carry = (state.env_state, state.timestep, state.agent_state, state.episode_return,
              state.episode_length)
     carry, records = jax.lax.scan(
-        lambda c, k: act(state.params, c, k), carry, jax.random.split(act_key, unroll_length))
+        lambda c, k: act(params, c, k), carry, jax.random.split(act_key, unroll_length))
     env_state, timestep, agent_state, episode_return, episode_length = carry
     trajectory = _trajectory(records, timestep, state.agent_state)
-    grads, metrics = jax.grad(agent.loss, has_aux=True)(state.params, trajectory)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
+    learner_state, metrics = learner.step(state.learner, trajectory, learn_key)
     episodes = {
         'episodes': jnp.sum(records['done']),
         'return_sum': jnp.sum(records['completed_return']),
         'length_sum': jnp.sum(records['completed_length']),
     }
-    new_state = TrainState(params, opt_state, env_state, timestep, agent_state,
-                           episode_return, episode_length, key, state.update + 1)
+    new_state = TrainState(learner_state, env_state, timestep, agent_state,
+                           episode_return, episode_length, key)
     return new_state, (metrics, episodes)
 
   def update(state: TrainState):
@@ -172,11 +167,11 @@ def make(agent: agent_lib.Agent,
     metrics.update(jax.tree.map(jnp.sum, episodes))
     return state, metrics
 
-  eval_env = base.batched(env, num_eval_episodes)
+  eval_env = env_lib.batched(env, num_eval_episodes)
   max_steps = eval_max_steps or env.spec.max_episode_steps or 10_000
 
   def evaluate(params, key) -> EvalResult:
-    reset_key, key = jax.random.split(key)
+    reset_key, state_key, key = jax.random.split(key, 3)
     env_state, timestep = eval_env.reset(reset_key)
 
     def cond(carry):
@@ -186,14 +181,16 @@ def make(agent: agent_lib.Agent,
     def body(carry):
       step, env_state, timestep, agent_state, done, total, key = carry
       key, act_key = jax.random.split(key)
-      action, _, agent_state = agent.step(params, act_key, timestep, agent_state)
-      env_state, timestep = eval_env.step(env_state, action)
+      out = agent.step(params, act_key, timestep, agent_state)
+      env_state, timestep = eval_env.step(env_state, out.action)
+      agent_state = out.state
       total = total + jnp.where(done, 0.0, timestep.reward)
       done = jnp.logical_or(done, timestep.last)
       return step + 1, env_state, timestep, agent_state, done, total, key
 
     carry = (jnp.zeros((), jnp.int32), env_state, timestep,
-             agent.initial_state(num_eval_episodes), jnp.zeros((num_eval_episodes,), bool),
+             agent.initial_state(params, state_key, num_eval_episodes),
+             jnp.zeros((num_eval_episodes,), bool),
              jnp.zeros((num_eval_episodes,), jnp.float32), key)
     _, _, _, _, done, total, _ = jax.lax.while_loop(cond, body, carry)
     return EvalResult(episode_return=total, completed=done)

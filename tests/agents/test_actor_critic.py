@@ -8,17 +8,18 @@ import numpy as np
 from agents.actor_critic import agent as agent_lib
 from agents.actor_critic import loss as loss_lib
 from configs import actor_critic as configs
+from core import env as env_lib
 from core import types
-from envs import base
 from envs import cue_memory
 from envs import registry
 
 T, B = 5, 3
 
 
-def _numpy_vtrace(log_rhos, discounts, rewards, values, bootstrap):
-  """The paper's recursion with ρ̄ = c̄ = ρ̄_pg = 1, λ = 1, in float64 numpy."""
-  rhos = np.minimum(1.0, np.exp(log_rhos))
+def _numpy_vtrace(log_rhos, discounts, rewards, values, bootstrap, valid):
+  """The paper's recursion with ρ̄ = c̄ = ρ̄_pg = 1, λ = 1, in float64 numpy; a reset step
+  (``valid`` False) has ρ = c = 0, so its target is its own value."""
+  rhos = np.minimum(1.0, np.exp(log_rhos)) * valid
   values_tp1 = np.concatenate([values[1:], bootstrap[None]])
   vs = np.zeros_like(values)
   acc = np.zeros_like(bootstrap)
@@ -31,21 +32,25 @@ def _numpy_vtrace(log_rhos, discounts, rewards, values, bootstrap):
   return vs, pg_adv
 
 
-def _trajectory(spec, agent, key):
+def _trajectory(spec, agent_state, key):
+  """Row 1 terminates into x_3 (same-step reset); row 0 is truncated at x_2 (its final
+  observation), so step 2 is a reset step and x_3 starts the next episode."""
   keys = jax.random.split(key, 6)
   obs = jax.random.normal(keys[0], (T + 1, B) + spec.observation_shape)
-  first = jnp.zeros((T + 1, B), bool).at[0].set(True).at[3, 1].set(True)
+  first = jnp.zeros((T + 1, B), bool).at[0].set(True).at[3, 1].set(True).at[3, 0].set(True)
+  last = jnp.zeros((T + 1, B), bool).at[3, 1].set(True).at[2, 0].set(True)
   return types.Trajectory(
       observation=obs,
       first=first,
+      last=last,
       action=jax.random.randint(keys[1], (T, B), 0, spec.num_actions),
-      reward=jax.random.normal(keys[2], (T, B)),
-      discount=jnp.ones((T, B)).at[2, 1].set(0.0),
+      reward=jax.random.normal(keys[2], (T, B)).at[2, 0].set(0.0),
+      discount=jnp.ones((T, B)).at[2, 1].set(0.0).at[2, 0].set(0.0),
       behaviour_extras=loss_lib.ActorExtras(
           logits=jax.random.normal(keys[3], (T, B, spec.num_actions)),
           prev_reward=jax.random.normal(keys[4], (T, B)) * (1 - first[:T]),
           prev_action=jax.random.randint(keys[5], (T, B), 0, spec.num_actions) * (1 - first[:T])),
-      agent_state=agent.initial_state(B))
+      agent_state=agent_state)
 
 
 def _check_loss_matches_numpy(core, prev_inputs=False):
@@ -56,9 +61,9 @@ def _check_loss_matches_numpy(core, prev_inputs=False):
   spec = registry.make('cartpole').spec
   agent = agent_lib.make_agent(spec, config)
   network = agent_lib.make_network(spec, config)
-  traj = _trajectory(spec, agent, jax.random.PRNGKey(0))
-  params = agent.init(jax.random.PRNGKey(1), traj.observation[0])
-  loss, metrics = jax.jit(agent.loss)(params, traj)
+  params = agent.init(jax.random.PRNGKey(1), jnp.zeros((B,) + spec.observation_shape))
+  traj = _trajectory(spec, agent.initial_state(params, None, B), jax.random.PRNGKey(0))
+  loss, metrics = jax.jit(agent.loss)(params, traj, jax.random.PRNGKey(2))
 
   out, _ = network.unroll(params, loss_lib.unroll_inputs(traj), traj.agent_state.core)
   logits = np.asarray(out.logits, np.float64)
@@ -70,12 +75,17 @@ def _check_loss_matches_numpy(core, prev_inputs=False):
   pick = lambda lp: np.take_along_axis(lp[:T], a[..., None], -1)[..., 0]
   log_rhos = pick(log_pi) - pick(log_mu)
   discounts = np.asarray(traj.discount) * config.discount
+  valid = np.ones((T, B))
+  valid[2, 0] = 0.0  # the reset step after row 0's truncation
   vs, pg_adv = _numpy_vtrace(log_rhos, discounts, np.asarray(traj.reward), values[:T],
-                             values[T])
+                             values[T], valid)
+  # At the reset step the target is the final observation's own value, which step 1
+  # then bootstraps from (discount 1 into a truncation).
+  np.testing.assert_allclose(vs[2, 0], values[2, 0])
   entropy = -np.sum(np.exp(log_pi[:T]) * log_pi[:T], -1)
   expected = (-np.sum(pg_adv * pick(log_pi))
-              + config.baseline_cost * 0.5 * np.sum((vs - values[:T]) ** 2)
-              - config.entropy_cost * np.sum(entropy))
+              + config.baseline_cost * 0.5 * np.sum(valid * (vs - values[:T]) ** 2)
+              - config.entropy_cost * np.sum(valid * entropy))
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
   np.testing.assert_allclose(metrics['entropy'], entropy.mean(), rtol=1e-5)
 
@@ -96,11 +106,11 @@ def test_learner_recomputes_exactly_what_the_actor_computed():
   """Acting step by step and the learner's unroll agree across episode boundaries."""
   config = configs.get_config('cartpole,lstm').agent
   config.lstm_prev_inputs = True
-  env = base.batched(base.auto_reset(cue_memory.make(num_cues=2, delay=1)), B)
+  env = env_lib.batched(env_lib.auto_reset(cue_memory.make(num_cues=2, delay=1)), B)
   agent = agent_lib.make_agent(env.spec, config)
   env_state, timestep = env.reset(jax.random.PRNGKey(0))
   params = agent.init(jax.random.PRNGKey(1), timestep.observation)
-  state = agent.initial_state(B)
+  state = agent.initial_state(params, None, B)
   # Run a while first so the unroll starts mid-episode with a nonzero state.
   records = []
   for t in range(2 + 3 * T):
@@ -115,8 +125,9 @@ def test_learner_recomputes_exactly_what_the_actor_computed():
   traj = types.Trajectory(
       observation=jnp.concatenate([steps.observation, timestep.observation[None]]),
       first=jnp.concatenate([steps.first, timestep.first[None]]),
+      last=jnp.concatenate([steps.last, timestep.last[None]]),
       action=actions, reward=nexts.reward,
-      discount=nexts.discount * (1 - nexts.last), behaviour_extras=extras,
+      discount=types.transition_discount(nexts), behaviour_extras=extras,
       agent_state=start_state)
   assert bool(jnp.any(traj.first[1:]))  # the unroll crosses episode boundaries
   network = agent_lib.make_network(env.spec, config)
@@ -132,11 +143,11 @@ def test_lstm_step_resets_state_at_episode_start():
   agent = agent_lib.make_agent(spec, config)
   obs = jnp.ones((2, 4))
   params = agent.init(jax.random.PRNGKey(0), obs)
-  fresh_state = agent.initial_state(2)
+  fresh_state = agent.initial_state(params, None, 2)
   state = fresh_state._replace(core=jax.tree.map(lambda z: z + 1.0, fresh_state.core))
   ts = types.TimeStep(obs, jnp.zeros(2), jnp.ones(2), jnp.array([True, False]),
                       jnp.zeros(2, bool))
   _, extras, _ = agent.step(params, jax.random.PRNGKey(1), ts, state)
-  _, fresh, _ = agent.step(params, jax.random.PRNGKey(1), ts, agent.initial_state(2))
+  _, fresh, _ = agent.step(params, jax.random.PRNGKey(1), ts, fresh_state)
   np.testing.assert_allclose(extras.logits[0], fresh.logits[0], atol=1e-6)
   assert not np.allclose(extras.logits[1], fresh.logits[1])

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from agents import registry as agent_registry
+
 from configs import impala_atari
-from core import experiment
+from experiments import experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -58,8 +58,7 @@ def test_variants_set_the_paper_settings():
 @pytest.mark.parametrize('variant', sorted(set(impala_atari.VARIANTS) - {'pong'}))
 def test_every_variant_passes_validation(variant):
   config = impala_atari.get_config(f'pong,{variant}')
-  experiment.validate(config, agent_registry.names(),
-                      agent_registry.get('actor_critic').validate)
+  experiment.validate(config)
 
 
 def test_replay_variants_learn_from_each_unroll_4_and_8_times():

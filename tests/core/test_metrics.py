@@ -100,6 +100,19 @@ class TestMetricsWriter:
     # Every line is valid JSON again: the fragment was cut, not left mid-file.
     assert [json.loads(line)['step'] for line in _lines(path)] == [1, 2, 3]
 
+  def test_resume_drops_records_after_the_restored_step(self, tmp_path):
+    """A run killed after logging past its checkpoint logs those steps again on resume."""
+    path = tmp_path / 'metrics.jsonl'
+    with metrics.MetricsWriter(tmp_path, tensorboard=False) as writer:
+      for step in (50, 100, 150):
+        writer.write(step, {'a': float(step)})
+    with metrics.MetricsWriter(tmp_path, tensorboard=False, resume_step=100) as writer:
+      writer.write(150, {'a': -1.0})
+      writer.write(200, {'a': 2.0})
+    records = metrics.read_metrics(path)
+    assert [r['step'] for r in records] == [50, 100, 150, 200]
+    assert records[2]['a'] == -1.0  # the resumed run's record, not the killed run's
+
   def test_reopen_of_single_partial_line_empties_file(self, tmp_path):
     path = tmp_path / 'metrics.jsonl'
     path.write_text('{"step": 1, "a"')

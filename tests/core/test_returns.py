@@ -100,6 +100,48 @@ def test_vtrace_hand_worked_trace_clip_and_lambda():
   np.testing.assert_allclose(out.pg_advantages, [2.88518, 2.363, 2.64], rtol=1e-5)
 
 
+def test_vtrace_mask_bootstraps_a_truncation_from_its_final_observation():
+  # A truncated episode: x_0 -> x_1 (final observation, discount 1), then a reset step
+  # x_1 -> x_2 (masked, discount 0), then x_2 -> x_3 in the next episode. On-policy.
+  # V = [0.5, 4.0, 1.0], V(x_3) = 2, r = [1, 0, 3], γ = 0.9.
+  # Step 1 is masked: v_1 = V(x_1) = 4 and pg_1 = 0, whatever its reward or discount.
+  # v_2 = r_2 + γ V(x_3) = 3 + 1.8 = 4.8; pg_2 = 4.8 − 1.0 = 3.8.
+  # v_0 = r_0 + γ v_1 = 1 + 0.9·4 = 4.6 (bootstraps from the final observation's value);
+  # pg_0 = 4.6 − 0.5 = 4.1.
+  out = returns.vtrace(np.zeros(3), [0.9, 0.0, 0.9], [1.0, 0.0, 3.0], [0.5, 4.0, 1.0], 2.0,
+                       mask=[True, False, True])
+  np.testing.assert_allclose(out.vs, [4.6, 4.0, 4.8], rtol=1e-6)
+  np.testing.assert_allclose(out.pg_advantages, [4.1, 0.0, 3.8], rtol=1e-6)
+  # Off-policy ratios at the masked step do not matter.
+  off = returns.vtrace(np.log([1.0, 5.0, 1.0]), [0.9, 0.0, 0.9], [1.0, 7.0, 3.0],
+                       [0.5, 4.0, 1.0], 2.0, mask=[True, False, True])
+  np.testing.assert_allclose(off.vs, out.vs, rtol=1e-6)
+  with pytest.raises(ValueError, match='mask has shape'):
+    returns.vtrace(np.zeros(3), np.ones(3), np.ones(3), np.ones(3), 0.0, mask=[True])
+
+
+@pytest.mark.parametrize('lambda_', [1.0, 0.5])
+def test_masked_reset_step_returns_its_own_value_in_every_return(lambda_):
+  # The trajectory of the V-trace mask test: x_1 is a truncated episode's final
+  # observation, step 1 the reset step. V(x_0..x_2) = [0.5, 4, 1], V(x_3) = 2, γ = 0.9.
+  # Step 1's return is V(x_1) = 4 whatever λ; step 2: 3 + 0.9·2 = 4.8;
+  # step 0: 1 + 0.9·((1 − λ) V(x_1) + λ G_1) = 1 + 0.9·4 = 4.6.
+  rewards, discounts, mask = [1.0, 0.0, 3.0], [0.9, 0.0, 0.9], [True, False, True]
+  own_values, bootstrap = np.array([0.5, 4.0, 1.0]), 2.0
+  next_values = np.array([4.0, 1.0, 2.0])  # rlax convention: V(x_{t+1})
+  want = [4.6, 4.0, 4.8]
+  np.testing.assert_allclose(
+      returns.lambda_returns(rewards, discounts, next_values, lambda_=lambda_, mask=mask),
+      want, rtol=1e-6)
+  np.testing.assert_allclose(
+      returns.n_step_returns(rewards, discounts, next_values, n=2, lambda_=lambda_,
+                             mask=mask), want, rtol=1e-6)
+  out = returns.gae(rewards, discounts, own_values, bootstrap, lambda_=lambda_, mask=mask)
+  np.testing.assert_allclose(out.returns, want, rtol=1e-6)
+  np.testing.assert_allclose(out.advantages, np.array(want) - own_values, rtol=1e-6,
+                             atol=1e-6)
+
+
 @pytest.mark.parametrize('shape, thresholds, lambda_', [
     ((7, 2, 3), (1.0, 0.7, 1.0), 0.9),
     ((7, 2, 3), (2.0, 1.0, 0.5), 1.0),

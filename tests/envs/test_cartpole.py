@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from envs import base
+from core import env as env_lib
 from envs import cartpole
 
 
@@ -16,7 +16,7 @@ def _gym_state(state: cartpole.CartPoleState) -> np.ndarray:
 
 def test_spec():
   env = cartpole.make()
-  assert env.spec == base.EnvSpec((4,), jnp.float32, 2, 500)
+  assert env.spec == env_lib.EnvSpec((4,), jnp.float32, 2, 500)
 
 
 def test_reset_is_a_small_float32_start():
@@ -103,8 +103,8 @@ def test_rejects_batched_action_on_unbatched_env():
 def test_jit_batched_auto_reset_restarts_episodes():
   num_envs, num_steps = 16, 100
   max_steps = 20  # Near random play's typical episode length: both ends occur.
-  env = base.batched(
-      base.auto_reset(cartpole.make(max_episode_steps=max_steps)), num_envs)
+  env = env_lib.batched(
+      env_lib.auto_reset(cartpole.make(max_episode_steps=max_steps)), num_envs)
 
   @jax.jit
   def rollout(key):
@@ -124,16 +124,86 @@ def test_jit_batched_auto_reset_restarts_episodes():
   assert np.all(first_timestep.first)
   last, first = timesteps.last, timesteps.first
   assert last.shape == (num_steps, num_envs)
-  # Every end restarts at once: first exactly where last, from a fresh small state.
-  np.testing.assert_array_equal(first, last)
-  np.testing.assert_array_equal(t[last], 0)
-  assert np.all(np.abs(timesteps.observation[last]) <= 0.05)
-  # The ending step keeps its own reward and discount: 0 on termination, 1 on truncation.
-  np.testing.assert_array_equal(timesteps.reward, 1.0)
   terminations = last & (timesteps.discount == 0.0)
   truncations = last & (timesteps.discount == 1.0)
   assert terminations.sum() > 0 and truncations.sum() > 0
+  # A termination restarts at once, from a fresh small state, keeping its reward 1.
+  np.testing.assert_array_equal(first[terminations], True)
+  np.testing.assert_array_equal(t[terminations], 0)
+  assert np.all(np.abs(timesteps.observation[terminations]) <= 0.05)
+  # A truncation keeps the episode's final state: not first, the counter at the limit.
+  np.testing.assert_array_equal(first[truncations], False)
+  np.testing.assert_array_equal(t[truncations], max_steps)
+  # The step after a truncation is a reset step: first, not last, reward 0.
+  after_truncation = np.zeros_like(truncations)
+  after_truncation[1:] = truncations[:-1]
+  np.testing.assert_array_equal(first, terminations | after_truncation)
+  np.testing.assert_array_equal(last[after_truncation], False)
+  np.testing.assert_array_equal(timesteps.reward[after_truncation], 0.0)
+  np.testing.assert_array_equal(timesteps.discount[after_truncation], 1.0)
+  np.testing.assert_array_equal(t[after_truncation], 0)
+  np.testing.assert_array_equal(timesteps.reward[~after_truncation], 1.0)
   np.testing.assert_array_equal(timesteps.discount[~last], 1.0)
   # The step counter restarts, so no episode outlives the limit.
-  assert t.max() < max_steps
-  np.testing.assert_array_equal(t[~last] > 0, True)
+  assert t.max() == max_steps
+  np.testing.assert_array_equal(t[~first] > 0, True)
+
+
+def test_auto_reset_truncation_keeps_final_observation_then_resets():
+  max_steps = 5
+  bare = cartpole.make(max_episode_steps=max_steps)
+  env = env_lib.auto_reset(bare)
+  step, bare_step = jax.jit(env.step), jax.jit(bare.step)
+  key = jax.random.key(7)
+  state, timestep = env.reset(key)
+  # auto_reset resets the wrapped env with the second half of a split of its key.
+  bare_state, bare_timestep = bare.reset(jax.random.split(key)[1])
+  np.testing.assert_array_equal(timestep.observation, bare_timestep.observation)
+  for t in range(1, max_steps + 1):
+    action = t % 2  # Alternating pushes keep the pole up well past 5 steps.
+    state, timestep = step(state, action)
+    bare_state, bare_timestep = bare_step(bare_state, action)
+    np.testing.assert_allclose(timestep.observation, bare_timestep.observation,
+                               rtol=0, atol=1e-6)
+    assert bool(timestep.last) == (t == max_steps) and not bool(timestep.first)
+    assert float(timestep.discount) == 1.0 and float(timestep.reward) == 1.0
+  # The truncation step's observation is the episode's final one (it came from 5 steps
+  # of the dynamics, not the reset distribution).
+  assert int(state.env_state.t) == max_steps
+  final = np.asarray(timestep.observation)
+  # The next step is a reset step whatever the action.
+  state0, reset0 = step(state, 0)
+  state1, reset1 = step(state, 1)
+  np.testing.assert_array_equal(
+      jax.random.key_data(state0.key), jax.random.key_data(state1.key))
+  jax.tree.map(np.testing.assert_array_equal,
+               (state0.env_state, state0.pending_reset, reset0),
+               (state1.env_state, state1.pending_reset, reset1))
+  assert bool(reset0.first) and not bool(reset0.last)
+  assert float(reset0.reward) == 0.0 and float(reset0.discount) == 1.0
+  assert np.all(np.abs(np.asarray(reset0.observation)) <= 0.05)
+  assert not np.array_equal(reset0.observation, final)
+  assert int(state0.env_state.t) == 0
+  # Then the new episode runs normally.
+  state, timestep = step(state0, 1)
+  assert not bool(timestep.first) and not bool(timestep.last)
+  assert float(timestep.reward) == 1.0 and int(state.env_state.t) == 1
+
+
+@pytest.mark.parametrize('t', [0, 4])  # mid-episode, and on the truncation step too
+def test_auto_reset_termination_resets_on_the_same_step(t):
+  env = env_lib.auto_reset(cartpole.make(max_episode_steps=5))
+  step = jax.jit(env.step)
+  state, _ = env.reset(jax.random.key(0))
+  # Past the angle threshold: the next step terminates whatever the action.
+  state = state._replace(env_state=state.env_state._replace(
+      theta=jnp.float32(0.3), t=jnp.int32(t)))
+  state, timestep = step(state, 0)
+  assert bool(timestep.last) and bool(timestep.first)
+  assert float(timestep.discount) == 0.0 and float(timestep.reward) == 1.0
+  assert np.all(np.abs(np.asarray(timestep.observation)) <= 0.05)
+  assert int(state.env_state.t) == 0 and not bool(state.pending_reset)
+  # No reset step follows: the next step plays the action in the new episode.
+  state, timestep = step(state, 1)
+  assert not bool(timestep.first) and not bool(timestep.last)
+  assert float(timestep.reward) == 1.0 and int(state.env_state.t) == 1

@@ -5,13 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from envs import base
+from core import env as env_lib
 from envs import cue_memory
 
 
 def test_spec():
   env = cue_memory.make(num_cues=3, delay=7)
-  assert env.spec == base.EnvSpec((4,), jnp.float32, 3, None)
+  assert env.spec == env_lib.EnvSpec((4,), jnp.float32, 3, None)
 
 
 @pytest.mark.parametrize('delay', [0, 1, 5])
@@ -66,8 +66,8 @@ def _mean_return(num_cues, delay, policy, *, num_envs=512, num_episodes=8):
 
   ``policy(memory, timestep) -> (action, memory)`` where ``memory`` is ``[B]`` int32.
   """
-  env = base.batched(
-      base.auto_reset(cue_memory.make(num_cues=num_cues, delay=delay)), num_envs)
+  env = env_lib.batched(
+      env_lib.auto_reset(cue_memory.make(num_cues=num_cues, delay=delay)), num_envs)
   num_steps = num_episodes * (delay + 2)
 
   @jax.jit

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from envs import base
+from core import env as env_lib
 from envs import registry
 
 
@@ -16,9 +16,9 @@ def test_names():
 
 def test_make_by_name():
   env = registry.make('cartpole', max_episode_steps=100)
-  assert env.spec == base.EnvSpec((4,), jnp.float32, 2, 100)
+  assert env.spec == env_lib.EnvSpec((4,), jnp.float32, 2, 100)
   env = registry.make('cue_memory', num_cues=3, delay=2)
-  assert env.spec == base.EnvSpec((4,), jnp.float32, 3, None)
+  assert env.spec == env_lib.EnvSpec((4,), jnp.float32, 3, None)
   _, timestep = env.reset(jax.random.key(0))
   assert timestep.observation.shape == (4,)
 

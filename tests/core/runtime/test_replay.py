@@ -4,14 +4,12 @@ import jax
 import numpy as np
 import pytest
 
-from agents import registry as agent_registry
-from agents.actor_critic import agent as agent_lib
 from configs import actor_critic as configs
 from core import config as config_lib
-from core import experiment
+from experiments import experiment
 from core import types
 from core.runtime import actor_learner
-from core.runtime import actor_learner_train
+from experiments import actor_learner as actor_learner_exp
 from core.runtime import replay as replay_lib
 
 
@@ -21,6 +19,7 @@ def _unroll(n, tag, T=3):
   return types.Trajectory(
       observation=np.broadcast_to(ids[None, :, None], (T + 1, n, 2)).copy(),
       first=np.zeros((T + 1, n), bool),
+      last=np.zeros((T + 1, n), bool),
       action=np.broadcast_to(ids[None].astype(np.int32), (T, n)).copy(),
       reward=np.broadcast_to(ids[None], (T, n)).copy(),
       discount=np.ones((T, n), np.float32),
@@ -82,10 +81,10 @@ def _replay_config(replay_ratio=1):
 
 def test_batches_mix_fresh_and_replayed_unrolls():
   config = _replay_config(replay_ratio=1)  # B = 16, N = 8: one fresh unroll, 8 replayed
-  runtime, frames_per_step = actor_learner_train.build(config, agent_lib.make_agent)
+  runtime, frames_per_step = actor_learner_exp.build(config)
   assert runtime.unrolls_per_batch == 1 and runtime.replayed_per_batch == 8
   assert runtime.steps_per_update == 8 * config.runtime.unroll_length
-  assert actor_learner_train.frames_per_update(config, frames_per_step) == (
+  assert actor_learner_exp.frames_per_update(config, frames_per_step) == (
       8 * config.runtime.unroll_length * frames_per_step)
   state = runtime.init(jax.random.PRNGKey(0))
   with runtime.start(state) as session:
@@ -101,7 +100,7 @@ def test_batches_mix_fresh_and_replayed_unrolls():
 def test_replay_ratio_that_splits_unrolls_is_a_config_error():
   config = _replay_config(replay_ratio=2)  # 16 / 3 is not whole
   with pytest.raises(config_lib.ConfigError, match=r'runtime\.batch_size.*replay_ratio'):
-    experiment.validate(config, agent_registry.names(), agent_registry.get('actor_critic').validate)
+    experiment.validate(config)
   with pytest.raises(ValueError, match='replay_ratio'):
     actor_learner.ActorLearner(None, None, None, None, num_actors=1, envs_per_actor=8,
                                batch_size=16, unroll_length=4, replay_ratio=2)

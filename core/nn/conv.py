@@ -1,63 +1,49 @@
-"""2-D convolution and max-pool whose gradients are matrix multiplies on the CPU backend.
+"""2-D convolution whose gradients are matrix multiplies on the CPU backend.
 
 XLA:CPU runs the forward pass of a convolution well, but its gradients (the kernel gradient
-above all, and any strided convolution) and the gradient of a ``reduce_window`` max-pool run
-far below its matrix-multiply speed, partly in allocating large temporary buffers. On CPU
-these layers therefore compute:
+above all, and any strided convolution) run far below its matrix-multiply speed, partly in
+allocating large temporary buffers. On CPU the 'matmul' path therefore computes the
+convolution as follows. A strided convolution first folds each ``stride x stride`` block of
+pixels into channels (space-to-depth), which turns it into a stride-1 convolution over
+blocks whose gradient needs no interior-padded scatter. That one is a matrix multiply,
+formed either as im2col (the shifted views of the blocks concatenated into patches, times
+the kernel as ``[kh * kw * cb, cout]``) or, where the output has fewer channels than a block
+(both of the shallow net's convolutions), as shift-and-add (the blocks times every kernel
+offset's matrix at once, then the shifted slices of that summed), whichever builds the
+smaller intermediate (``_shift_add``, ``_block_matrix``). The batch is processed in chunks
+of a few MiB of intermediate under ``lax.scan``, so the inflated patches stay in cache. A
+custom VJP runs the backward pass as a second scan over the same chunks: it rebuilds each
+chunk's blocks from the input (uint8 frames are cast and scaled per chunk, ``input_scale``),
+sums the kernel gradient in its carry, and computes an input gradient only where the input
+is differentiated. For shift-and-add the kernel gradient is one multiply of the blocks by
+the output cotangent shifted under every kernel offset (``_block_conv_bwd``).
 
-* convolution: a strided convolution first folds each ``stride x stride`` block of pixels
-  into channels (space-to-depth), which turns it into a stride-1 convolution over blocks
-  whose gradient needs no interior-padded scatter. That one is a matrix multiply, formed
-  either as im2col (the shifted views of the blocks concatenated into patches, times the
-  kernel as ``[kh * kw * cb, cout]``) or, where the output has fewer channels than a block
-  (both of the shallow net's convolutions), as shift-and-add (the blocks times every kernel
-  offset's matrix at once, then the shifted slices of that summed), whichever builds the
-  smaller intermediate (``_block_matrix``). The batch is processed in chunks of a few MiB
-  of intermediate under ``lax.scan``, so the inflated patches stay in cache. A custom VJP
-  runs the backward pass as a second scan over the same chunks: it rebuilds each chunk's
-  blocks from the input (uint8 frames are cast and scaled per chunk, ``input_scale``), sums
-  the kernel gradient in its carry, and computes an input gradient only where the input is
-  differentiated. For shift-and-add the kernel gradient is one multiply of the blocks by
-  the output cotangent shifted under every kernel offset (``_block_conv_bwd``).
-* max-pool: the maximum over the window's strided slices, with a hand-written gradient
-  (``jax.custom_vjp``) that routes each window's cotangent to its first maximum in row-major
-  window order, the element ``reduce_window``'s own gradient (``select_and_scatter`` with
-  ``>=``) picks. Being a custom VJP, it supports reverse mode only (``jax.grad``, ``jax.vjp``),
-  not ``jax.jvp``; use ``implementation='standard'`` for forward-mode derivatives.
-
-Both are equal, values and gradients, to ``flax.linen.Conv`` / ``flax.linen.max_pool`` up to
-float rounding; ``implementation='auto'`` uses them on CPU and the standard XLA ops elsewhere.
-``scripts/bench_conv.py`` measures the difference (the update of a torso alone) and
-``scripts/bench_impala.py`` the whole IMPALA learner; results/bench/ holds their output.
-Before the custom VJP the shallow path lost to XLA's layers once tcmalloc was preloaded
-(0.92x in the learner): tcmalloc removes most of the standard gradients' slowness, which
-was allocating large temporary buffers. The custom VJP (the first layer's kernel gradient
-took 150 ms at batch 672 as autodiff of a checkpointed map, 105 ms in XLA's own gradient,
-55 ms now) and casting frames per chunk made it ~2x XLA's, tcmalloc or not.
-
-For the deep net's 3x3 convolutions and pool at small batches (an actor's inference), XLA's
-own ops were as fast or up to 1.5x faster, so 'auto' keeps batches under ``MATMUL_MIN_BATCH``
-on them. Shift-and-add convolutions (the shallow net's) were as fast or faster at every batch
-size, and 'auto' always gives them the matmul path.
+It equals ``flax.linen.Conv``, values and gradients, up to float rounding;
+``implementation='auto'`` uses it on CPU and XLA's convolution elsewhere
+(``core/nn/implementation.py``). An im2col-shaped convolution (the deep net's 3x3 ones) takes
+the matmul path only from ``MATMUL_MIN_BATCH`` examples, where it is the faster; a
+shift-and-add one at any batch. ``scripts/bench_conv.py`` measures the difference (the
+update of a torso alone) and ``scripts/bench_impala.py`` the whole IMPALA learner, with and
+without tcmalloc: see results/bench/impala.json (written by scripts/bench_impala.py) and,
+for figures behind the design choices here, results/bench/NOTES.md.
 """
 
 import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 from jax import lax
 import jax.numpy as jnp
-import numpy as np
 
-IMPLEMENTATIONS = ('auto', 'standard', 'matmul')
-PADDINGS = ('SAME', 'VALID')
+from core.nn import implementation as implementation_lib
+
 # Patch bytes built per scan step of the matmul convolution. Large enough that one step is a
 # matrix multiply of thousands of rows; small enough that the patches, the step's input and
 # its output stay in a CPU's L2/L3 cache. Whole-batch patches (hundreds of MiB at batch 640)
-# spend more time on memory traffic than the multiply saves. On the 2-core development
-# machine 2 MiB was the fastest of 0.5-64 MiB for both IMPALA torsos, 4 MiB as fast when the
-# machine was otherwise idle, and larger sizes lost as other processes shared the cache.
+# spend more time on memory traffic than the multiply saves, and sizes much above the cache
+# lose further when other processes share it. 2 MiB was the fastest size for both IMPALA
+# torsos in a sweep (results/bench/NOTES.md).
 DEFAULT_CHUNK_BYTES = 2 * 2**20
 
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
@@ -66,77 +52,6 @@ PRNGKey = Any
 Shape = tuple[int, ...]
 Dtype = Any
 Initializer = Callable[[PRNGKey, Shape, Dtype], jax.Array]
-
-
-# Below this many examples (an actor's inference batch) XLA's own im2col-shaped convolutions
-# (the deep net's 3x3 ones) and pool were as fast or up to 1.5x faster on CPU than the matmul
-# path (scripts/bench_conv.py). Shift-and-add convolutions (the shallow net's) were as fast
-# or faster at every batch from 2 up (gradient at 88: 13 ms against 23), so they take the
-# matmul path at any size.
-MATMUL_MIN_BATCH = 128
-
-
-def resolve_implementation(implementation: str = 'auto', batch_size: int | None = None,
-                           min_batch: int = MATMUL_MIN_BATCH) -> str:
-  """Which implementation ``implementation`` means on the default backend.
-
-  Args:
-    implementation: 'auto', 'standard' or 'matmul'.
-    batch_size: examples in the call; 'auto' keeps small batches (fewer than
-      ``min_batch``) on the standard ops. None: no batch preference.
-    min_batch: the smallest batch 'auto' gives the matmul path.
-
-  Returns:
-    'standard' or 'matmul'; 'auto' is 'matmul' when ``jax.default_backend()`` is 'cpu'. It is
-    decided when a function is traced, so a jitted function keeps its choice.
-  """
-  if implementation not in IMPLEMENTATIONS:
-    raise ValueError(
-        f'implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}')
-  if implementation == 'auto':
-    large = batch_size is None or batch_size >= min_batch
-    return 'matmul' if jax.default_backend() == 'cpu' and large else 'standard'
-  return implementation
-
-
-class _Window(NamedTuple):
-  """One spatial dimension of a sliding window."""
-  out: int      # Output size.
-  pad_lo: int   # Padding before the input.
-  pad_hi: int   # Padding after the input.
-
-
-def _window(size: int, window: int, stride: int, padding: str) -> _Window:
-  """Output size and padding of one dimension, as XLA computes them for 'SAME'/'VALID'."""
-  if padding == 'VALID':
-    return _Window(out=(size - window) // stride + 1, pad_lo=0, pad_hi=0)
-  out = -(-size // stride)
-  total = max((out - 1) * stride + window - size, 0)
-  # XLA puts the smaller half first; matching it is what makes 'SAME' results equal.
-  return _Window(out=out, pad_lo=total // 2, pad_hi=total - total // 2)
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-  if isinstance(value, int):
-    value = (value, value)
-  value = tuple(value)
-  if len(value) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in value):
-    raise ValueError(f'{name} must be two positive integers, got {value!r}')
-  return tuple(int(v) for v in value)
-
-
-def _check_padding(padding: str):
-  if padding not in PADDINGS:
-    raise ValueError(f'padding must be one of {PADDINGS}, got {padding!r}')
-
-
-def _check_windows(shape: Shape, window, strides, padding):
-  """Raises if a 'VALID' window does not fit the input; returns the two _Windows."""
-  windows = tuple(_window(n, k, s, padding) for n, k, s in zip(shape[1:3], window, strides))
-  if any(w.out < 1 for w in windows):
-    raise ValueError(f'window {window} does not fit input spatial shape {shape[1:3]} '
-                     f"with padding 'VALID'")
-  return windows
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
@@ -170,12 +85,14 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
   if x.dtype != kernel.dtype and not jnp.issubdtype(x.dtype, jnp.integer):
     raise ValueError(f'x must have the kernel\'s dtype ({kernel.dtype}) or an integer one, '
                      f'got {x.dtype}')
-  strides = _pair(strides, 'strides')
-  _check_padding(padding)
-  windows = _check_windows(x.shape, kernel.shape[:2], strides, padding)
+  strides = implementation_lib.as_pair(strides, 'strides')
+  implementation_lib.check_padding(padding)
+  windows = implementation_lib.check_windows(x.shape, kernel.shape[:2], strides, padding)
   block_channels = strides[0] * strides[1] * kernel.shape[2]
-  min_batch = 1 if _shift_add(block_channels, kernel.shape[3]) else MATMUL_MIN_BATCH
-  if resolve_implementation(implementation, x.shape[0], min_batch) == 'standard':
+  min_batch = (1 if _shift_add(block_channels, kernel.shape[3])
+               else implementation_lib.MATMUL_MIN_BATCH)
+  if implementation_lib.resolve_implementation(
+      implementation, x.shape[0], min_batch) == 'standard':
     return lax.conv_general_dilated(_cast(x, kernel.dtype, input_scale), kernel, strides,
                                     padding, dimension_numbers=_DIMENSION_NUMBERS)
   return _conv_matmul(x, kernel, strides, windows, input_scale, chunk_bytes)
@@ -275,8 +192,8 @@ def _block_conv(blocks, block_kernel, scale, chunk_bytes):
   A custom VJP rather than ``jax.checkpoint`` under ``lax.map``: the backward pass is its own
   scan over the same chunks, casting each chunk's blocks again in cache (uint8 frames are
   read at a quarter of float32's bytes) and summing the kernel gradient in its carry. The
-  autodiff of the checkpointed map did the same multiply-adds at half the speed: the shallow
-  net's first-layer kernel gradient took 150 ms at batch 672, XLA's own 105 ms, this 55 ms.
+  autodiff of the checkpointed map did the same multiply-adds, but slower than both this and
+  XLA's own gradient (results/bench/NOTES.md).
   """
   matrix = _block_matrix(block_kernel)
   chunk = _block_chunk(blocks, block_kernel, chunk_bytes)
@@ -299,7 +216,7 @@ def _block_conv_bwd(scale, chunk_bytes, residuals, dy):
   ``bh * bw * cout`` channels over the block grid: the kernel gradient is one matrix
   multiply that contracts the batch and both spatial axes, ``blocks^T shifted``, and the
   blocks' gradient is ``shifted`` times the kernel. (For shift-and-add, ``shifted`` is the
-  products' cotangent; autodiff built it from four scattered copies at half the speed.)
+  products' cotangent; autodiff built it, more slowly, from four scattered copies.)
   Where im2col's patches are the smaller intermediate, autodiff's own transpose is used.
   """
   blocks, block_kernel, blocks_differentiated = residuals
@@ -385,8 +302,9 @@ def _map_batch_chunks(fn, xs, chunk):
   # With several devices the batch axis may be sharded in contiguous blocks. Step s then
   # takes examples s, s + steps, s + 2 * steps, ..., so that every device holds its share of
   # every step and GSPMD partitions the loop; contiguous steps made it gather the batch onto
-  # each device (7x slower on 4 CPU devices). On one device the interleaving's two transposes
-  # cost ~15% of the shallow net's update, so contiguous steps are kept there.
+  # each device, several times slower. On one device the interleaving's two transposes cost
+  # a noticeable share of the shallow net's update, so contiguous steps are kept there
+  # (figures in results/bench/NOTES.md).
   interleave = jax.device_count() > 1
 
   def split(x):
@@ -475,88 +393,3 @@ class Conv(nn.Module):
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])
-
-
-def max_pool(x: jax.Array, window: Sequence[int], strides: Sequence[int],
-             padding: str = 'SAME', implementation: str = 'auto') -> jax.Array:
-  """Max-pool over NHWC inputs, as ``flax.linen.max_pool`` (note the 'SAME' default here).
-
-  The 'matmul' (fast) path takes the maximum of the window's strided slices of the input
-  padded with the dtype's lowest value. Its gradient sends each window's cotangent wholly to
-  the window's first maximum in row-major window order, as ``reduce_window``'s gradient does,
-  so on ties the two agree too; a window whose maximum is NaN passes no gradient. The fast
-  path is reverse-mode differentiable only.
-
-  Args:
-    x: ``[..., H, W, C]``, any number of leading batch axes (or none).
-    window: ``(wh, ww)``.
-    strides: ``(sh, sw)``.
-    padding: 'SAME' or 'VALID'.
-    implementation: 'auto', 'standard' (``flax.linen.max_pool``) or 'matmul'.
-
-  Returns:
-    ``[..., OH, OW, C]``.
-  """
-  if x.ndim < 3:
-    raise ValueError(f'expected x [..., H, W, C], got shape {x.shape}')
-  window = _pair(window, 'window')
-  strides = _pair(strides, 'strides')
-  _check_padding(padding)
-  flat = x.reshape((-1,) + x.shape[-3:])
-  _check_windows(flat.shape, window, strides, padding)
-  if resolve_implementation(implementation, flat.shape[0]) == 'standard':
-    y = nn.max_pool(flat, window, strides, padding)
-  else:
-    y = _max_pool_slices(flat, window, strides, padding)
-  return y.reshape(x.shape[:-3] + y.shape[1:])
-
-
-def _window_slices(x, window, strides, padding, pad_value):
-  """The strided slice of padded ``x`` under each window offset, in row-major order."""
-  (oh, ph_lo, ph_hi), (ow, pw_lo, pw_hi) = (
-      _window(n, k, s, padding) for n, k, s in zip(x.shape[1:3], window, strides))
-  x = lax.pad(x, jnp.asarray(pad_value, x.dtype),
-              ((0, 0, 0), (ph_lo, ph_hi, 0), (pw_lo, pw_hi, 0), (0, 0, 0)))
-  sh, sw = strides
-  n, c = x.shape[0], x.shape[-1]
-  return [lax.slice(x, (0, i, j, 0), (n, i + sh * (oh - 1) + 1, j + sw * (ow - 1) + 1, c),
-                    (1, sh, sw, 1))
-          for i in range(window[0]) for j in range(window[1])]
-
-
-def _lowest(dtype):
-  if jnp.issubdtype(dtype, jnp.floating):
-    return -jnp.inf
-  return jnp.iinfo(dtype).min
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _max_pool_slices(x, window, strides, padding):
-  return functools.reduce(jnp.maximum, _window_slices(x, window, strides, padding,
-                                                      _lowest(x.dtype)))
-
-
-def _max_pool_slices_fwd(x, window, strides, padding):
-  y = _max_pool_slices(x, window, strides, padding)
-  return y, (x, y)
-
-
-def _max_pool_slices_bwd(window, strides, padding, residuals, dy):
-  # jnp.maximum's own derivative splits ties between its arguments, and a chain of them splits
-  # unevenly; claiming one element per window instead matches reduce_window. A custom_jvp
-  # with the same rule measured ~20% slower in the deep net's update: its transpose keeps a
-  # mask per window offset and chains the selects.
-  x, y = residuals
-  slices, slices_vjp = jax.vjp(
-      lambda a: _window_slices(a, window, strides, padding, _lowest(a.dtype)), x)
-  unclaimed = jnp.ones(y.shape, bool)
-  cotangents = []
-  for slice_x in slices:
-    first_max = unclaimed & (slice_x == y)
-    cotangents.append(jnp.where(first_max, dy, jnp.zeros_like(dy)))
-    unclaimed = unclaimed & ~first_max
-  dx, = slices_vjp(cotangents)
-  return (dx,)
-
-
-_max_pool_slices.defvjp(_max_pool_slices_fwd, _max_pool_slices_bwd)

@@ -1,5 +1,7 @@
 """The JAX-native environment protocol: pure ``reset``/``step`` with auto-reset.
 
+Concrete environments live in ``envs/``; this is the protocol they implement.
+
 An environment is a bundle of pure functions over a NamedTuple state, so the on-device
 runtime can ``vmap`` it over a batch and ``scan`` it over time inside one compiled program.
 
@@ -43,6 +45,7 @@ class Environment(NamedTuple):
 class AutoResetState(NamedTuple):
   env_state: Any
   key: jax.Array
+  pending_reset: jax.Array  # bool: the last step returned a truncated episode's final observation
 
 
 def restart(observation) -> types.TimeStep:
@@ -66,30 +69,35 @@ def transition(observation, reward, terminated, truncated) -> types.TimeStep:
 
 
 def auto_reset(env: Environment) -> Environment:
-  """Wraps ``env`` so that ``step`` begins a new episode when one ends.
+  """Wraps ``env`` so that ``step`` begins a new episode when one ends (``core.types``).
 
-  On the step that ends an episode the returned TimeStep keeps that step's reward,
-  discount and ``last=True``, but its observation is the new episode's first one and
-  ``first`` is set.
+  * Termination (``last``, discount 0) resets on the same step: the TimeStep keeps that
+    step's reward and discount, but its observation is the new episode's first one and
+    ``first`` is set. Nothing bootstraps from a terminal state, so nothing is lost.
+  * Truncation (``last``, discount 1) returns the episode's final observation, so the
+    learner can bootstrap from it; the *next* step ignores its action and returns the new
+    episode's first observation (``first``, reward 0).
   """
 
   def reset(key):
     key, reset_key = jax.random.split(key)
     env_state, timestep = env.reset(reset_key)
-    return AutoResetState(env_state, key), timestep
+    return AutoResetState(env_state, key, jnp.zeros((), jnp.bool_)), timestep
 
   def step(state, action):
     env_state, timestep = env.step(state.env_state, action)
     key, reset_key = jax.random.split(state.key)
     reset_state, reset_timestep = env.reset(reset_key)
-    done = timestep.last
-    env_state = jax.tree.map(
-        lambda r, s: jnp.where(done, r, s), reset_state, env_state)
-    observation = jax.tree.map(
-        lambda r, o: jnp.where(done, r, o), reset_timestep.observation,
-        timestep.observation)
-    timestep = timestep._replace(observation=observation, first=done)
-    return AutoResetState(env_state, key), timestep
+    terminated = jnp.logical_and(timestep.last, timestep.discount == 0)
+    truncated = jnp.logical_and(timestep.last, jnp.logical_not(terminated))
+    pending = state.pending_reset
+    select = lambda pred, x, y: jax.tree.map(lambda a, b: jnp.where(pred, a, b), x, y)
+    terminated_timestep = timestep._replace(observation=reset_timestep.observation,
+                                            first=jnp.ones((), jnp.bool_))
+    out = select(pending, reset_timestep, select(terminated, terminated_timestep, timestep))
+    env_state = select(jnp.logical_or(pending, terminated), reset_state, env_state)
+    next_pending = jnp.logical_and(jnp.logical_not(pending), truncated)
+    return AutoResetState(env_state, key, next_pending), out
 
   return Environment(reset=reset, step=step, spec=env.spec)
 

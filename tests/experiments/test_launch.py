@@ -1,16 +1,16 @@
-"""Tests of core.launch: scripts re-execute themselves with tcmalloc preloaded."""
+"""Tests of experiments.launch: scripts re-execute themselves with tcmalloc preloaded."""
 
 import os
 import pathlib
 import subprocess
 import sys
 
-from core import launch
+from experiments import launch
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 _PROBE = '''
 import os, sys
-from core import launch
+from experiments import launch
 launch.preload_tcmalloc()
 maps = open('/proc/self/maps').read()
 print('tcmalloc' in maps, os.environ.get('LD_PRELOAD', ''))

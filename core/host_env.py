@@ -5,10 +5,15 @@ vector env, gymnasium vector envs) and speaks the same TimeStep language as the 
 environments (``core/types.py``), with numpy arrays of leading dimension ``num_envs``:
 
   reset(seed) -> HostStep            every environment starts an episode
-  step(actions [N]) -> HostStep      auto-resets: an environment whose episode ended
-                                     returns the next episode's first observation with
-                                     ``first`` and ``last`` both set
+  step(actions [N]) -> HostStep      auto-resets as ``core.env.auto_reset`` does: a
+                                     terminated episode returns the next one's first
+                                     observation (``first`` and ``last`` set); a truncated
+                                     one returns its final observation (``last``, discount
+                                     1) and the next step ignores that environment's
+                                     action and returns the new first observation
   close()
+
+Concrete host environments live in ``envs/``; this is the protocol they implement.
 
 ``HostStep.episode_return`` reports what a person would call the score: for Atari with
 life-loss episodes, training episodes end at each lost life but the return is reported
@@ -20,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from core import types
-from envs import base
+from core import env as env_lib
 
 
 class HostStep(NamedTuple):
@@ -42,7 +47,7 @@ class HostStep(NamedTuple):
 class HostVectorEnv(Protocol):
   """What the actor-learner runtime needs from a host vector environment."""
   num_envs: int
-  spec: base.EnvSpec
+  spec: env_lib.EnvSpec
   frames_per_step: int  # environment frames per agent step (Atari: the action repeat)
 
   def reset(self, seed: int) -> HostStep:

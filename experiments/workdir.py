@@ -9,13 +9,15 @@ from core import provenance
 
 class TrainResult(NamedTuple):
   updates: int              # updates done in total (across resumes)
-  frames: int               # environment frames consumed in total
-  train_return: float       # mean return of the most recent training episodes
+  frames: int               # environment frames (or examples) consumed in total
+  train_return: float       # mean return of the most recent training episodes (NaN if none)
   eval_return: float        # mean return of the final evaluation (NaN if none)
   target_return: float | None
   wall_time_s: float        # this process's time
   metrics_path: str
   plot_paths: list[str]
+  interrupted: str | None = None  # the signal that stopped the run early (e.g. 'SIGINT')
+  eval_metrics: dict = {}   # the final evaluation's metrics (supervised runs)
 
 
 def prepare(workdir, config, print_fn: Callable[[str], None]) -> pathlib.Path:

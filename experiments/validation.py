@@ -1,37 +1,21 @@
-"""Runs an experiment from its config: validation, then the loop of its runtime.
-
-``config.runtime.name`` picks the loop: ``on_device`` (JAX environments, one compiled
-step; ``core/runtime/on_device_train.py``) or ``actor_learner`` (host environments,
-actor threads and a learner; ``core/runtime/actor_learner_train.py``).
-"""
-
-from typing import Callable
+"""Checks an experiment's config before any work: the first bad field, named, with what
+was expected (``core.config.ConfigError``)."""
 
 import jax
 import ml_collections
 
+from agents import registry as agent_registry
 from core import config as config_lib
-from core.runtime import actor_learner_train
-from core.runtime import on_device_train
-from core.runtime import workdir as workdir_lib
 from envs import host_registry
 from envs import registry as env_registry
+from envs import task_registry
+from experiments import models as model_registry
 
-RUNTIMES = {
-    'on_device': on_device_train,
-    'actor_learner': actor_learner_train,
-}
+RUNTIMES = ('on_device', 'actor_learner', 'supervised')  # experiments/experiment.py
 
 
-def _validate_common(config, agent_names, validate_agent):
+def _validate_optimizer(config):
   c = config_lib
-  c.non_negative_int(config, 'seed')
-  c.positive_int(config, 'total_frames')
-  c.positive_number(config, 'log_interval_s')
-  c.positive_number(config, 'checkpoint_interval_s')
-  c.positive_int(config, 'num_eval_episodes')
-  c.one_of(config, 'agent.name', agent_names)
-  validate_agent(config, 'agent')
   c.one_of(config, 'optimizer.name', ('rmsprop', 'adam', 'sgd'))
   c.positive_number(config, 'optimizer.learning_rate')
   c.one_of(config, 'optimizer.schedule', ('constant', 'linear'))
@@ -39,21 +23,41 @@ def _validate_common(config, agent_names, validate_agent):
   c.positive_number(config, 'optimizer.eps')
   c.in_range(config, 'optimizer.decay', 0.0, 1.0)
   c.in_range(config, 'optimizer.momentum', 0.0, 1.0)
+
+
+def _validate_common(config):
+  c = config_lib
+  c.non_negative_int(config, 'seed')
+  c.positive_number(config, 'log_interval_s')
+  c.positive_number(config, 'checkpoint_interval_s')
   c.one_of(config, 'runtime.name', RUNTIMES)
+  _validate_optimizer(config)
 
 
-def _check_devices(config, devices_field: str, batch_field: str, what: str):
-  """``runtime.<devices_field>`` (0: all) exists and splits ``runtime.<batch_field>``."""
+def _validate_agent(config):
+  c = config_lib
+  c.positive_int(config, 'total_frames')
+  c.positive_int(config, 'num_eval_episodes')
+  c.one_of(config, 'agent.name', agent_registry.names())
+  agent_registry.get(config.agent.name).validate(config, 'agent')
+
+
+def _check_devices(config, devices_field: str, batch_field: str, what: str,
+                   batch_size: int | None = None):
+  """``runtime.<devices_field>`` (0: all) exists and splits ``config.<batch_field>``
+  (whose value is ``batch_size`` when given)."""
   devices = config.runtime[devices_field] or jax.device_count()
   if devices > jax.device_count():
     raise config_lib.ConfigError(
         f'config.runtime.{devices_field}: expected at most {jax.device_count()} (the devices '
         f'present; on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N), got '
         f'{devices}')
-  if config.runtime[batch_field] % devices:
+  if batch_size is None:
+    batch_size = config_lib.get_field(config, batch_field)
+  if batch_size % devices:
     raise config_lib.ConfigError(
-        f'config.runtime.{batch_field}: expected a multiple of the {devices} {what}, got '
-        f'{config.runtime[batch_field]}')
+        f'config.{batch_field}: expected a multiple of the {devices} {what}, got '
+        f'{batch_size}')
 
 
 def _validate_on_device(config):
@@ -67,7 +71,7 @@ def _validate_on_device(config):
     env_registry.make(config.env.name, **config.env.kwargs.to_dict())
   except ValueError as e:
     raise config_lib.ConfigError(f'config.env.kwargs: {e}') from e
-  _check_devices(config, 'num_devices', 'num_envs', 'devices')
+  _check_devices(config, 'num_devices', 'runtime.num_envs', 'devices')
 
 
 def _validate_actor_learner(config):
@@ -79,7 +83,7 @@ def _validate_actor_learner(config):
   c.non_negative_int(config, 'runtime.learner_devices')
   c.non_negative_int(config, 'runtime.replay_ratio')
   c.positive_int(config, 'runtime.replay_capacity')
-  _check_devices(config, 'learner_devices', 'batch_size', 'learner devices')
+  _check_devices(config, 'learner_devices', 'runtime.batch_size', 'learner devices')
   rt = config.runtime
   step = (rt.replay_ratio + 1) * rt.envs_per_actor
   if rt.batch_size % step:
@@ -93,17 +97,33 @@ def _validate_actor_learner(config):
     raise config_lib.ConfigError(f'config.env: {e}') from e
 
 
-def validate(config: ml_collections.ConfigDict, agent_names, validate_agent: Callable) -> None:
+def _validate_supervised(config):
+  c = config_lib
+  c.positive_int(config, 'total_examples')
+  c.positive_int(config, 'runtime.updates_per_call')
+  c.positive_int(config, 'runtime.num_eval_batches')
+  c.non_negative_int(config, 'runtime.num_devices')
+  c.one_of(config, 'data.name', task_registry.names())
+  c.one_of(config, 'model.name', model_registry.names())
+  try:
+    source = task_registry.make(config.data.name, **config.data.kwargs.to_dict())
+  except ValueError as e:
+    raise config_lib.ConfigError(f'config.data.kwargs: {e}') from e
+  model_registry.get(config.model.name).validate(config, 'model')
+  batch_size = jax.tree.leaves(jax.eval_shape(
+      source.sample, source.init(), jax.random.PRNGKey(0)))[0].shape[0]
+  _check_devices(config, 'num_devices', 'data.kwargs.batch_size', 'devices', batch_size)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
   """Checks every field the experiment reads; raises ``ConfigError`` naming the first
   bad one."""
-  _validate_common(config, agent_names, validate_agent)
+  _validate_common(config)
+  if config.runtime.name == 'supervised':
+    _validate_supervised(config)
+    return
+  _validate_agent(config)
   if config.runtime.name == 'on_device':
     _validate_on_device(config)
   else:
     _validate_actor_learner(config)
-
-
-def train(config: ml_collections.ConfigDict, workdir: str, make_agent: Callable,
-          *, print_fn: Callable[[str], None] = print) -> workdir_lib.TrainResult:
-  """Trains (or resumes) the experiment in ``workdir`` with its runtime's loop."""
-  return RUNTIMES[config.runtime.name].train(config, workdir, make_agent, print_fn=print_fn)

@@ -1,8 +1,7 @@
-"""Tests of agents/conv.py: the matmul convolution and max-pool equal flax's layers."""
+"""Tests of core/nn/conv.py: the matmul convolution equals flax's, values and gradients."""
 
 import functools
 import importlib.util
-import itertools
 import pathlib
 
 import flax.linen as nn
@@ -11,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import conv
+from core.nn import conv
+from core.nn import implementation as implementation_lib
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 # (name, input shape, features, kernel, strides, padding).
 CONV_CASES = [
@@ -28,15 +28,6 @@ CONV_CASES = [
     ('non_square', (2, 10, 11, 3), 4, (2, 5), (2, 1), 'SAME'),
     ('stride_over_kernel', (2, 7, 8, 3), 2, (1, 1), (2, 2), 'SAME'),
 ]
-
-POOL_CASES = [
-    ('deep_84', (2, 84, 84, 16), (3, 3), (2, 2), 'SAME'),
-    ('deep_42', (2, 42, 42, 32), (3, 3), (2, 2), 'SAME'),
-    ('deep_21', (2, 21, 21, 32), (3, 3), (2, 2), 'SAME'),
-    ('odd_valid', (3, 10, 7, 3), (2, 3), (1, 2), 'VALID'),
-    ('stride3_same', (2, 9, 8, 3), (4, 2), (3, 1), 'SAME'),
-]
-
 
 def _normal(seed, shape):
   # numpy, not jax.random: each new shape would cost jax.random a compilation of ~1 s here.
@@ -142,7 +133,7 @@ _SHARDED_GRAD = """
 import json
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from agents import conv
+from core.nn import conv
 mesh = Mesh(np.array(jax.devices()), ('data',))
 rng = np.random.default_rng(0)
 x = jax.device_put(jnp.asarray(rng.standard_normal((16, 10, 10, 4)), jnp.float32),
@@ -239,92 +230,6 @@ def test_float32_stays_float32():
   module = conv.Conv(4, (3, 3), implementation='matmul')
   params = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
   assert jax.eval_shape(module.apply, params, x).dtype == jnp.float32
-  pool = functools.partial(conv.max_pool, window=(3, 3), strides=(2, 2), implementation='matmul')
-  assert jax.eval_shape(pool, x).dtype == jnp.float32
-
-
-@pytest.mark.parametrize('case', POOL_CASES, ids=[c[0] for c in POOL_CASES])
-def test_max_pool_matches_flax_without_ties(case):
-  _, shape, window, strides, padding = case
-  # Continuous random inputs: no two elements of a window are equal.
-  x = _normal(0, shape)
-  y_shape = jax.eval_shape(lambda x: nn.max_pool(x, window, strides, padding), x).shape
-  cotangent = _normal(1, y_shape)
-  apply_fns = {'flax': lambda _, x: nn.max_pool(x, window, strides, padding)}
-  for implementation in ('standard', 'matmul'):
-    apply_fns[implementation] = (
-        lambda _, x, impl=implementation: conv.max_pool(x, window, strides, padding, impl))
-  results = _outputs_and_grads(apply_fns, (), x, cotangent)
-  (_, grad_ref), y_ref = results.pop('flax')
-  for (_, grad), y in results.values():
-    np.testing.assert_array_equal(y, y_ref)
-    _assert_close(grad, grad_ref)
-
-
-def _first_max_reference(x, window, strides, pads):
-  """For each output (n, p, q, c): the input index of the window's first maximum (numpy)."""
-  n, h, w, c = x.shape
-  (ph, _), (pw, _) = pads
-  out_h = (h + sum(pads[0]) - window[0]) // strides[0] + 1
-  out_w = (w + sum(pads[1]) - window[1]) // strides[1] + 1
-  firsts = {}
-  for b, p, q, ch in itertools.product(range(n), range(out_h), range(out_w), range(c)):
-    best = None
-    for i, j in itertools.product(range(window[0]), range(window[1])):
-      r, s = p * strides[0] + i - ph, q * strides[1] + j - pw
-      if 0 <= r < h and 0 <= s < w and (best is None or x[b, r, s, ch] > x[best]):
-        best = (b, r, s, ch)
-    firsts[(b, p, q, ch)] = best
-  return firsts
-
-
-def test_max_pool_gradient_on_ties_goes_wholly_to_the_first_maximum():
-  """With ties, each window's gradient mass (one) lands on its first maximum only."""
-  window, strides = (3, 3), (2, 2)
-  # Values in {0, 1, 2}: nearly every window has tied maxima; windows overlap.
-  x = jnp.asarray(np.random.default_rng(0).integers(0, 3, (1, 7, 9, 2)), jnp.float32)
-
-  @jax.jit
-  def per_output_grads(x):
-    """Row k: the gradient of output k (flattened) w.r.t. x, ours and flax's."""
-    def rows(pool):
-      y, pool_vjp = jax.vjp(pool, x)
-      basis = jnp.eye(y.size).reshape((y.size,) + y.shape)
-      return y, jax.vmap(lambda ct: pool_vjp(ct)[0])(basis)
-    return (rows(lambda x: conv.max_pool(x, window, strides, 'SAME', 'matmul')),
-            rows(lambda x: nn.max_pool(x, window, strides, 'SAME'))[1])
-
-  (y, grads), grads_ref = per_output_grads(x)
-  grads = np.asarray(grads)
-  # 'SAME' for 7 -> 4 rows pads 1 + 1; for 9 -> 5 columns pads 1 + 1.
-  firsts = _first_max_reference(np.asarray(x), window, strides, ((1, 1), (1, 1)))
-  for k, out_index in enumerate(np.ndindex(y.shape)):
-    np.testing.assert_allclose(grads[k].sum(), 1.0)
-    assert np.count_nonzero(grads[k]) == 1
-    assert grads[k][firsts[out_index]] == 1.0
-    assert x[firsts[out_index]] == y[out_index]
-  # reduce_window's gradient breaks ties the same way.
-  np.testing.assert_array_equal(grads, grads_ref)
-
-
-def test_max_pool_keeps_leading_batch_axes():
-  x = _normal(0, (2, 3, 9, 9, 2))
-  y = conv.max_pool(x, (3, 3), (2, 2), 'SAME', 'matmul')
-  np.testing.assert_array_equal(y, nn.max_pool(x, (3, 3), (2, 2), 'SAME'))
-
-
-def test_auto_resolves_to_matmul_on_cpu_only():
-  expected = 'matmul' if jax.default_backend() == 'cpu' else 'standard'
-  assert conv.resolve_implementation('auto') == expected
-  assert conv.resolve_implementation() == expected
-  assert conv.resolve_implementation('standard') == 'standard'
-  assert conv.resolve_implementation('auto', conv.MATMUL_MIN_BATCH) == expected
-  # An actor's small inference batch stays on XLA's own ops, which are faster there.
-  assert conv.resolve_implementation('auto', conv.MATMUL_MIN_BATCH - 1) == 'standard'
-  assert conv.resolve_implementation('matmul', 1) == 'matmul'
-  assert conv.resolve_implementation('auto', 1, min_batch=1) == expected
-  with pytest.raises(ValueError, match='implementation'):
-    conv.resolve_implementation('fast')
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
@@ -341,21 +246,19 @@ def test_auto_gives_small_batches_the_matmul_path_for_shift_and_add_only():
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
-def test_auto_on_cpu_traces_no_convolution_or_reduce_window():
-  x = jax.ShapeDtypeStruct((conv.MATMUL_MIN_BATCH, 21, 21, 8), jnp.float32)
+def test_auto_on_cpu_traces_no_convolution():
+  x = jax.ShapeDtypeStruct((implementation_lib.MATMUL_MIN_BATCH, 21, 21, 8), jnp.float32)
 
-  def torso(implementation):
+  def layer(implementation):
     module = conv.Conv(8, (3, 3), implementation=implementation)
     params = jax.eval_shape(module.init, jax.random.PRNGKey(0), x)
     def loss(params, x):
-      y = module.apply(params, x)
-      return jnp.sum(conv.max_pool(y, (3, 3), (2, 2), 'SAME', implementation))
+      return jnp.sum(module.apply(params, x))
     return jax.make_jaxpr(jax.value_and_grad(loss))(params, x).jaxpr
 
-  auto, standard = _primitives(torso('auto')), _primitives(torso('standard'))
-  assert 'conv_general_dilated' in standard and 'reduce_window_max' in standard
+  auto, standard = _primitives(layer('auto')), _primitives(layer('standard'))
+  assert 'conv_general_dilated' in standard
   assert 'conv_general_dilated' not in auto
-  assert not any(name.startswith(('reduce_window', 'select_and')) for name in auto)
   assert 'dot_general' in auto
 
 
@@ -369,8 +272,6 @@ def test_bad_arguments_raise_clear_errors():
     conv.conv2d(x, jnp.zeros((9, 9, 3, 4)), padding='VALID')
   with pytest.raises(ValueError, match='kernel_size'):
     conv.Conv(4, 3).init(jax.random.PRNGKey(0), x)
-  with pytest.raises(ValueError, match='strides'):
-    conv.max_pool(x, (3, 3), (0, 2))
 
 
 def test_bench_script_counts_useful_flops():

@@ -14,9 +14,9 @@ import ml_collections
 import numpy as np
 
 from core import checkpoint as checkpoint_lib
-from core.runtime import actor_learner_train
-from core.runtime import on_device_train
 from envs import host_registry
+from experiments import actor_learner
+from experiments import on_device
 
 
 class Evaluation(NamedTuple):
@@ -32,18 +32,23 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def restore_params(config, workdir, make_agent: Callable):
+def restore_params(config, workdir, make_agent: Callable | None = None):
   """The parameters of the latest checkpoint in ``workdir`` and the run's runtime."""
   if config.runtime.name == 'on_device':
-    runtime = on_device_train.build(config, make_agent)
+    runtime = on_device.build(config, make_agent)
+  elif config.runtime.name == 'actor_learner':
+    runtime, _ = actor_learner.build(config, make_agent)
   else:
-    runtime, _ = actor_learner_train.build(config, make_agent)
+    raise ValueError(f'evaluation plays episodes of RL runs; {workdir} is a '
+                     f'{config.runtime.name!r} run (its metrics hold its evaluation)')
   template = runtime.init(jax.random.PRNGKey(config.seed))
   checkpointer = checkpoint_lib.Checkpointer(pathlib.Path(workdir) / 'checkpoints')
   try:
     if checkpointer.latest_step() is None:
       raise checkpoint_lib.CheckpointError(f'no checkpoint in {workdir}/checkpoints')
-    return checkpointer.restore(template).params, runtime
+    restored = checkpointer.restore(template)
+    # on-device states hold a LearnerState in .learner; the actor-learner's is one.
+    return getattr(restored, 'learner', restored).params, runtime
   finally:
     checkpointer.close()
 
@@ -58,14 +63,15 @@ def play_host(agent, params, config, *, num_episodes: int, seed: int,
   frames = []
   try:
     step = env.reset(seed)
-    timestep, state = step.timestep, agent.initial_state(num_episodes)
-    key = jax.random.PRNGKey(seed)
+    key, state_key = jax.random.split(jax.random.PRNGKey(seed))
+    timestep, state = step.timestep, agent.initial_state(params, state_key, num_episodes)
     for _ in range(max_steps):
       if record and np.isnan(returns[0]):
         frames.append(np.asarray(timestep.observation[0]))
       key, step_key = jax.random.split(key)
-      action, _, state = policy_step(params, step_key, timestep, state)
-      step = env.step(np.asarray(action))
+      out = policy_step(params, step_key, timestep, state)
+      state = out.state
+      step = env.step(np.asarray(out.action))
       timestep = step.timestep
       ended = np.isnan(returns) & ~np.isnan(step.episode_return)
       returns[ended] = step.episode_return[ended]
@@ -76,8 +82,8 @@ def play_host(agent, params, config, *, num_episodes: int, seed: int,
   return Evaluation(returns, frames)
 
 
-def evaluate(workdir, make_agent: Callable, *, num_episodes: int, seed: int = 0,
-             record: bool = False) -> Evaluation:
+def evaluate(workdir, make_agent: Callable | None = None, *, num_episodes: int,
+             seed: int = 0, record: bool = False) -> Evaluation:
   """Restores the latest checkpoint of ``workdir`` and plays ``num_episodes``."""
   config = load_config(workdir)
   params, runtime = restore_params(config, workdir, make_agent)

@@ -1,8 +1,8 @@
 """Process start-up for launch scripts: preload tcmalloc where it is installed.
 
-XLA:CPU allocates and frees many short-lived buffers per update; glibc's malloc makes
-that a bottleneck, and tcmalloc roughly doubles a CPU learner's throughput (measured by
-``scripts/bench_impala.py``, which reports both). A library cannot be preloaded after
+XLA:CPU allocates and frees many short-lived buffers per update, and glibc's malloc makes
+that a bottleneck for CPU learners; what tcmalloc changes is measured by
+``scripts/bench_impala.py`` (both allocators in one run, results/bench/impala.json). A library cannot be preloaded after
 the process has started, so ``preload_tcmalloc`` re-executes the script once with
 ``LD_PRELOAD`` set. Install it with ``apt-get install libtcmalloc-minimal4``; set
 ``RECURRAX_TCMALLOC=0`` to opt out.

@@ -1,0 +1,29 @@
+"""Config blocks that every experiment family shares."""
+
+import ml_collections
+
+
+def run_config() -> ml_collections.ConfigDict:
+  """Fields every experiment has: its seed, how often it logs and checkpoints."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.log_interval_s = 5.0
+  config.checkpoint_interval_s = 30.0
+  return config
+
+
+def optimizer_config() -> ml_collections.ConfigDict:
+  """RMSProp as IMPALA configures it (ε inside the square root), linear decay to 0."""
+  config = ml_collections.ConfigDict()
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = 'rmsprop'
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.schedule = 'linear'
+  config.optimizer.decay = 0.99
+  config.optimizer.eps = 0.01
+  config.optimizer.momentum = 0.0
+  config.optimizer.centered = False
+  config.optimizer.b1 = 0.9
+  config.optimizer.b2 = 0.999
+  config.optimizer.max_grad_norm = 40.0
+  return config.optimizer

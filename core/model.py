@@ -1,0 +1,46 @@
+"""The supervised model interface and its data sources: pure functions of keys.
+
+A model trained on batches rather than environments (the predictron on mazes and pool,
+a memory model on copy or recall) is a ``Model``; its batches come from a ``DataSource``
+whose batches are a pure function of a key and of the source's own state (a curriculum
+level), so a run is reproducible and resumes exactly from a checkpoint.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import optax
+
+from core import learner as learner_lib
+
+PyTree = Any
+
+
+class Model(NamedTuple):
+  """Attributes:
+    init: ``(key, example_batch) -> params``.
+    loss: ``(params, batch, key) -> (loss, metrics)``; the metrics are scalars.
+    make_learner: optional ``(optimizer) -> core.learner.Learner`` (as ``Agent``'s).
+  """
+  init: Callable[[jax.Array, PyTree], PyTree]
+  loss: Callable[[PyTree, PyTree, jax.Array], tuple[jax.Array, dict]]
+  make_learner: Callable[[optax.GradientTransformation], learner_lib.Learner] | None = None
+
+
+class DataSource(NamedTuple):
+  """Attributes:
+    init: ``() -> data_state`` (``()`` for a stateless source).
+    sample: ``(data_state, key) -> batch``.
+    update: ``(data_state, metrics) -> data_state``, after each learner step: what a
+      curriculum uses to advance (the identity for a stateless source).
+  """
+  init: Callable[[], PyTree]
+  sample: Callable[[PyTree, jax.Array], PyTree]
+  update: Callable[[PyTree, dict], PyTree]
+
+
+def stateless(sample: Callable[[jax.Array], PyTree]) -> DataSource:
+  """A ``DataSource`` whose batches depend on the key alone."""
+  return DataSource(init=lambda: (),
+                    sample=lambda state, key: sample(key),
+                    update=lambda state, metrics: state)

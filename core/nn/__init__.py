@@ -1,0 +1,1 @@
+"""Layers that several model families share, one mechanism per file."""

@@ -1,0 +1,120 @@
+"""The supervised runtime: a model learns from batches that a data source draws from keys.
+
+For models trained on batches rather than environments (the predictron's mazes and pool,
+the memory models' copy, recall and sort tasks). Sampling a batch, the learner step
+(``core.learner``) and the data source's update (a curriculum) are fused into one jitted
+program, repeated ``updates_per_call`` times in a ``scan``. Everything a run needs is in
+``TrainState``, so a checkpoint resumes it exactly. With a device mesh every batch leaf is
+split over the ``data`` axis on its leading (batch) dimension; parameters are replicated.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from core import learner as learner_lib
+from core import model as model_lib
+from core import parallel
+
+
+class TrainState(NamedTuple):
+  learner: learner_lib.LearnerState
+  data_state: Any  # the data source's own state (a curriculum level)
+  key: jax.Array
+
+
+class Runtime(NamedTuple):
+  """Pure (jitted) functions of a supervised run.
+
+  Attributes:
+    init: ``(key) -> TrainState``.
+    update: ``(TrainState) -> (TrainState, metrics)``; runs ``updates_per_call`` steps and
+      averages their metrics. Its argument is donated.
+    evaluate: ``(params, data_state, key) -> metrics``: the loss's metrics on
+      ``num_eval_batches`` fresh batches, averaged.
+    state_sharding: the sharding of each TrainState leaf (None without a mesh).
+    examples_per_update: examples (batch rows) one update consumes.
+    updates_per_call: updates per call of ``update``.
+  """
+  init: Callable[[jax.Array], TrainState]
+  update: Callable[[TrainState], tuple[TrainState, dict]]
+  evaluate: Callable[[Any, Any, jax.Array], dict]
+  state_sharding: Any
+  examples_per_update: int
+  updates_per_call: int
+
+
+def make(model: model_lib.Model,
+         data: model_lib.DataSource,
+         learner: learner_lib.Learner,
+         *,
+         updates_per_call: int = 1,
+         num_eval_batches: int = 4,
+         mesh: jax.sharding.Mesh | None = None) -> Runtime:
+  """Builds the supervised runtime.
+
+  Args:
+    model: the model's pure functions.
+    data: where batches come from (its batch size is that of its batches).
+    learner: the learner step (``core.learner``; by default from ``model.loss``).
+    updates_per_call: updates fused into one call of ``update``.
+    num_eval_batches: batches ``evaluate`` averages over.
+    mesh: shard each batch's leading dimension over this mesh's ``data`` axis.
+  """
+  for name, value in (('updates_per_call', updates_per_call),
+                      ('num_eval_batches', num_eval_batches)):
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f'{name} must be a positive integer, got {value!r}')
+  example = jax.eval_shape(data.sample, data.init(), jax.random.PRNGKey(0))
+  batch_size = jax.tree.leaves(example)[0].shape[0]
+  if mesh is not None:
+    parallel.check_divisible(batch_size, mesh, 'batch_size')
+  batch_constraint = (lambda b: b) if mesh is None else (
+      lambda b: jax.lax.with_sharding_constraint(b, parallel.batch_sharded(mesh)))
+
+  def init(key):
+    params_key, sample_key, key = jax.random.split(key, 3)
+    data_state = data.init()
+    params = model.init(params_key, data.sample(data_state, sample_key))
+    return TrainState(learner.init(params), data_state, key)
+
+  def one_update(state: TrainState, _):
+    key, sample_key, learn_key = jax.random.split(state.key, 3)
+    batch = batch_constraint(data.sample(state.data_state, sample_key))
+    learner_state, metrics = learner.step(state.learner, batch, learn_key)
+    data_state = data.update(state.data_state, metrics)
+    return TrainState(learner_state, data_state, key), metrics
+
+  def update(state: TrainState):
+    state, metrics = jax.lax.scan(one_update, state, length=updates_per_call)
+    return state, jax.tree.map(jnp.mean, metrics)
+
+  def evaluate(params, data_state, key):
+
+    def one_batch(_, batch_key):
+      sample_key, loss_key = jax.random.split(batch_key)
+      batch = batch_constraint(data.sample(data_state, sample_key))
+      return None, model.loss(params, batch, loss_key)[1]
+
+    _, metrics = jax.lax.scan(one_batch, None, jax.random.split(key, num_eval_batches))
+    return jax.tree.map(jnp.mean, metrics)
+
+  state_sharding = None
+  if mesh is None:
+    init_fn = jax.jit(init)
+    update_fn = jax.jit(update, donate_argnums=0)
+  else:
+    replicated = parallel.replicated(mesh)
+    state_sharding = jax.tree.map(lambda _: replicated,
+                                  jax.eval_shape(init, jax.random.PRNGKey(0)))
+    init_fn = jax.jit(init, out_shardings=state_sharding)
+    update_fn = jax.jit(update, in_shardings=(state_sharding,),
+                        out_shardings=(state_sharding, replicated), donate_argnums=0)
+  return Runtime(
+      init=init_fn,
+      update=update_fn,
+      evaluate=jax.jit(evaluate),
+      state_sharding=state_sharding,
+      examples_per_update=batch_size,
+      updates_per_call=updates_per_call)

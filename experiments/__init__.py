@@ -1,0 +1,1 @@
+"""The wiring layer: configs into running experiments (validation, training loops, evaluation, launch)."""

@@ -1,0 +1,51 @@
+"""A sequence predictor over any recurrent core, for the memory models' algorithmic tasks.
+
+The core (an LSTM, NTM, DNC, SAM, ...) reads ``inputs[t]``; a linear readout of its output
+predicts the ``targets[t]`` bits. The loss is the sigmoid cross-entropy of the scored
+steps, summed over bits and time and averaged over the batch, in nats; the metrics give
+it in bits per sequence (the cost the SAM paper plots) and count wrong bits.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from core import model as model_lib
+from core import recurrent
+
+
+def make_model(core: recurrent.RecurrentCore, output_size: int) -> model_lib.Model:
+  """A ``core.model.Model`` over batches with ``inputs [T, B, I]``, ``targets [T, B, O]``
+  and ``mask [T, B]`` (e.g. ``envs.copy_task.SequenceBatch``)."""
+  readout = nn.Dense(output_size)
+
+  def init(key, batch) -> dict[str, Any]:
+    core_key, state_key, readout_key = jax.random.split(key, 3)
+    x = batch.inputs[0]
+    core_params = core.init(core_key, x)
+    state = core.initial_state(core_params, state_key, x.shape[0])
+    _, y = core.step(core_params, state, x)
+    return {'core': core_params, 'readout': readout.init(readout_key, y)}
+
+  def predict(params, batch, key):
+    num_steps, batch_size = batch.mask.shape
+    state = core.initial_state(params['core'], key, batch_size)
+    first = jnp.zeros((num_steps, batch_size), bool)  # one sequence per row: no resets
+    outputs, _ = recurrent.unroll(core, params['core'], state, batch.inputs, first)
+    return readout.apply(params['readout'], outputs)   # [T, B, O] logits
+
+  def loss(params, batch, key):
+    logits = predict(params, batch, key)
+    xent = optax.sigmoid_binary_cross_entropy(logits, batch.targets).sum(-1) * batch.mask
+    nats_per_sequence = jnp.sum(xent) / batch.mask.shape[1]
+    wrong = ((logits > 0) != (batch.targets > 0.5)).sum(-1) * batch.mask
+    return nats_per_sequence, {
+        'loss': nats_per_sequence,
+        'bits_per_sequence': nats_per_sequence / jnp.log(2.0),
+        'bit_errors_per_sequence': jnp.sum(wrong) / batch.mask.shape[1],
+    }
+
+  return model_lib.Model(init=init, loss=loss)
