@@ -78,14 +78,14 @@ def _quiet_orbax():
     logger.handle(record)
 
 
-# How long a failed read waits for the others it had started; see below.
+# How long a failed read waits for the others started with it; see below.
 _ABANDONED_READS_TIMEOUT_S = 300.0
 
 
 async def _await_every_task(coro):
   """Awaits ``coro``; if it fails, first waits for the tasks it started to finish.
 
-  Orbax runs each read or write of arrays in a fresh event loop, as tasks gathered
+  Orbax reads arrays (and their metadata) in a fresh event loop, as tasks gathered
   without ``return_exceptions``: when one array fails to read (a truncated or missing
   file), the failure propagates while the other arrays' reads are still in flight,
   and orbax closes the loop. As each of those reads later finishes it calls back into
@@ -113,7 +113,11 @@ async def _await_every_task(coro):
 
 
 class _AwaitEveryTask(ocp.type_handlers.TypeHandler):
-  """One of orbax's type handlers, with ``_await_every_task`` around each call."""
+  """One of orbax's type handlers, with ``_await_every_task`` around its reads.
+
+  Writes are passed through as they are: orbax's saves may leave work running on
+  purpose (commit futures), and ``save`` failing is not what this is about.
+  """
 
   def __init__(self, inner: ocp.type_handlers.TypeHandler):
     self._inner = inner
@@ -130,7 +134,7 @@ class _AwaitEveryTask(ocp.type_handlers.TypeHandler):
     return await _await_every_task(self._inner.metadata(infos))
 
   async def serialize(self, values, infos, args=None):
-    return await _await_every_task(self._inner.serialize(values, infos, args))
+    return await self._inner.serialize(values, infos, args)
 
   async def deserialize(self, infos, args=None):
     return await _await_every_task(self._inner.deserialize(infos, args))

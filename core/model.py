@@ -33,14 +33,21 @@ class DataSource(NamedTuple):
     sample: ``(data_state, key) -> batch``.
     update: ``(data_state, metrics) -> data_state``, after each learner step: what a
       curriculum uses to advance (the identity for a stateless source).
+    batch_size: examples in a batch.
+    batch_axis: the axis of every batch leaf that indexes examples: 0 for ``[B, ...]``
+      data, 1 for time-major sequences ``[T, B, ...]``. Devices split batches along it.
   """
   init: Callable[[], PyTree]
   sample: Callable[[PyTree, jax.Array], PyTree]
   update: Callable[[PyTree, dict], PyTree]
+  batch_size: int
+  batch_axis: int = 0
 
 
-def stateless(sample: Callable[[jax.Array], PyTree]) -> DataSource:
+def stateless(sample: Callable[[jax.Array], PyTree], *, batch_size: int,
+              batch_axis: int = 0) -> DataSource:
   """A ``DataSource`` whose batches depend on the key alone."""
   return DataSource(init=lambda: (),
                     sample=lambda state, key: sample(key),
-                    update=lambda state, metrics: state)
+                    update=lambda state, metrics: state,
+                    batch_size=batch_size, batch_axis=batch_axis)

@@ -68,5 +68,7 @@ def make(*, batch_size: int = 16, bits: int = 8, min_length: int = 1,
   _check('max_length', max_length, 1)
   if min_length > max_length:
     raise ValueError(f'min_length must be <= max_length, got {min_length} > {max_length}')
-  return model_lib.stateless(lambda key: sample(
-      key, batch_size=batch_size, bits=bits, min_length=min_length, max_length=max_length))
+  return model_lib.stateless(
+      lambda key: sample(key, batch_size=batch_size, bits=bits, min_length=min_length,
+                         max_length=max_length),
+      batch_size=batch_size, batch_axis=1)

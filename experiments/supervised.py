@@ -27,8 +27,7 @@ def build(config: ml_collections.ConfigDict,
   data = task_registry.make(config.data.name, **config.data.kwargs.to_dict())
   example = jax.eval_shape(data.sample, data.init(), jax.random.PRNGKey(0))
   model = make_model(example, config.model)
-  batch_size = jax.tree.leaves(example)[0].shape[0]
-  num_updates = total_updates(config, batch_size)
+  num_updates = total_updates(config, data.batch_size)
   optimizer = optim.make_optimizer(config.optimizer, num_updates)
   num_devices = config.runtime.num_devices or jax.device_count()
   mesh = parallel.make_mesh(num_devices) if num_devices > 1 else None

@@ -110,9 +110,8 @@ def _validate_supervised(config):
   except ValueError as e:
     raise config_lib.ConfigError(f'config.data.kwargs: {e}') from e
   model_registry.get(config.model.name).validate(config, 'model')
-  batch_size = jax.tree.leaves(jax.eval_shape(
-      source.sample, source.init(), jax.random.PRNGKey(0)))[0].shape[0]
-  _check_devices(config, 'num_devices', 'data.kwargs.batch_size', 'devices', batch_size)
+  _check_devices(config, 'num_devices', 'data.kwargs.batch_size', 'devices',
+                 source.batch_size)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

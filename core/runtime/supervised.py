@@ -5,7 +5,7 @@ the memory models' copy, recall and sort tasks). Sampling a batch, the learner s
 (``core.learner``) and the data source's update (a curriculum) are fused into one jitted
 program, repeated ``updates_per_call`` times in a ``scan``. Everything a run needs is in
 ``TrainState``, so a checkpoint resumes it exactly. With a device mesh every batch leaf is
-split over the ``data`` axis on its leading (batch) dimension; parameters are replicated.
+split over the ``data`` axis along the source's batch axis; parameters are replicated.
 """
 
 from typing import Any, Callable, NamedTuple
@@ -60,18 +60,19 @@ def make(model: model_lib.Model,
     learner: the learner step (``core.learner``; by default from ``model.loss``).
     updates_per_call: updates fused into one call of ``update``.
     num_eval_batches: batches ``evaluate`` averages over.
-    mesh: shard each batch's leading dimension over this mesh's ``data`` axis.
+    mesh: shard each batch over this mesh's ``data`` axis (along ``data.batch_axis``).
   """
   for name, value in (('updates_per_call', updates_per_call),
                       ('num_eval_batches', num_eval_batches)):
     if not isinstance(value, int) or value < 1:
       raise ValueError(f'{name} must be a positive integer, got {value!r}')
-  example = jax.eval_shape(data.sample, data.init(), jax.random.PRNGKey(0))
-  batch_size = jax.tree.leaves(example)[0].shape[0]
+  batch_constraint = lambda batch: batch
   if mesh is not None:
-    parallel.check_divisible(batch_size, mesh, 'batch_size')
-  batch_constraint = (lambda b: b) if mesh is None else (
-      lambda b: jax.lax.with_sharding_constraint(b, parallel.batch_sharded(mesh)))
+    parallel.check_divisible(data.batch_size, mesh, 'batch_size')
+    split = jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec(*[None] * data.batch_axis, parallel.DATA_AXIS))
+    batch_constraint = lambda batch: jax.lax.with_sharding_constraint(
+        batch, jax.tree.map(lambda _: split, batch))
 
   def init(key):
     params_key, sample_key, key = jax.random.split(key, 3)
@@ -116,5 +117,5 @@ def make(model: model_lib.Model,
       update=update_fn,
       evaluate=jax.jit(evaluate),
       state_sharding=state_sharding,
-      examples_per_update=batch_size,
+      examples_per_update=data.batch_size,
       updates_per_call=updates_per_call)

@@ -39,11 +39,10 @@ def make_agent(spec, *, discount=0.99, n=5, baseline_cost=0.5, entropy_cost=0.01
     logits, values = net.apply(params, traj.observation)   # [T + 1, B, A], [T + 1, B]
     valid = types.valid_steps(traj).astype(jnp.float32)    # [T, B]: 0 at reset steps
     v = jax.lax.stop_gradient(values)
-    # At a reset step t (x_t is a truncated episode's final observation) the return from
-    # x_t is V(x_t): put it in the reward slot, so step t-1 bootstraps from it
-    # (discount[t] is already 0 there). n_step_returns has no mask of its own.
-    rewards = jnp.where(valid > 0, traj.reward, v[:-1])
-    targets = returns.n_step_returns(rewards, traj.discount * discount, v[1:], n=n)
+    # The mask makes a reset step's return its own value, V(x_t), so the step before it
+    # bootstraps from the truncated episode's final observation.
+    targets = returns.n_step_returns(traj.reward, traj.discount * discount, v[1:], n=n,
+                                     mask=valid > 0)
     advantages = targets - v[:-1]
     log_pi = jax.nn.log_softmax(logits[:-1])
     log_pi_a = jnp.take_along_axis(log_pi, traj.action[..., None], -1)[..., 0]
