@@ -10,6 +10,7 @@ caller's business.
 """
 
 from collections.abc import Callable, Mapping
+import gzip
 import json
 import math
 import numbers
@@ -176,13 +177,14 @@ class MetricsWriter:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-  """Reads a ``metrics.jsonl`` file.
+  """Reads a ``metrics.jsonl`` file, or a gzipped one (``metrics.jsonl.gz``, as results
+  commit them).
 
   A last line that does not parse is the remains of a killed run and is skipped.
   JSON ``null`` values (non-finite when written) come back as ``nan``.
 
   Args:
-    path: the JSONL file.
+    path: the JSONL file; read through gzip when its name ends in ``.gz``.
 
   Returns:
     The records in file order.
@@ -191,7 +193,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     ValueError: if a line other than the last one is not valid JSON.
   """
   path = os.fspath(path)
-  with open(path, encoding='utf-8') as f:
+  opener = gzip.open if path.endswith('.gz') else open
+  with opener(path, 'rt', encoding='utf-8') as f:
     lines = f.read().split('\n')
   while lines and not lines[-1].strip():
     lines.pop()

@@ -40,3 +40,15 @@ def check_divisible(batch_size: int, mesh: Mesh, what: str, axis_name: str = DAT
     raise ValueError(
         f'{what}={batch_size} must be a multiple of the {num_shards} devices on mesh axis '
         f'{axis_name!r}')
+
+
+def jit_train_step(init, update, state_sharding=None):
+  """``(jit(init), jit(update))`` of a runtime whose ``update(state) -> (state, metrics)``
+  donates its state: with ``state_sharding`` the state keeps those shardings and the
+  metrics are replicated on its mesh."""
+  if state_sharding is None:
+    return jax.jit(init), jax.jit(update, donate_argnums=0)
+  mesh = jax.tree.leaves(state_sharding)[0].mesh
+  return (jax.jit(init, out_shardings=state_sharding),
+          jax.jit(update, in_shardings=(state_sharding,),
+                  out_shardings=(state_sharding, replicated(mesh)), donate_argnums=0))

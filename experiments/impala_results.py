@@ -112,35 +112,7 @@ class Outputs(NamedTuple):
 # --- Reading and writing runs ------------------------------------------------------------
 
 
-def parse_metrics(text: str, source: str = '<metrics>') -> list[dict[str, Any]]:
-  """Parses metrics JSONL text exactly as ``core.metrics.read_metrics`` parses a file.
-
-  A last line that does not parse (a killed run's) is skipped; JSON null comes back as nan.
-  """
-  lines = text.split('\n')
-  while lines and not lines[-1].strip():
-    lines.pop()
-  records = []
-  for number, line in enumerate(lines, start=1):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-    except json.JSONDecodeError as e:
-      if number == len(lines):
-        break
-      raise ValueError(f'{source}:{number} is not a JSON record: {e}') from e
-    records.append({k: math.nan if v is None else v for k, v in record.items()})
-  return records
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-  """Reads ``metrics.jsonl`` (through ``core.metrics.read_metrics``) or ``metrics.jsonl.gz``."""
-  path = pathlib.Path(path)
-  if path.suffix != '.gz':
-    return metrics_lib.read_metrics(path)
-  with gzip.open(path, 'rt', encoding='utf-8') as f:
-    return parse_metrics(f.read(), str(path))
+read_metrics = metrics_lib.read_metrics  # reads .jsonl and .jsonl.gz alike
 
 
 def run_name(game: str, variants: str, seed: int) -> str:

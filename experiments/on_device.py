@@ -63,10 +63,6 @@ def make_run(config: ml_collections.ConfigDict,
              make_agent: Callable | None = None) -> train_lib.Run:
   runtime = build(config, make_agent)
 
-  def place(state):
-    return state if runtime.state_sharding is None else jax.device_put(
-        state, runtime.state_sharding)
-
   def finish(state):
     evaluation = runtime.evaluate(state.learner.params, jax.random.PRNGKey(config.seed + 1))
     return {'eval_return': float(np.mean(np.asarray(evaluation.episode_return))),
@@ -74,7 +70,7 @@ def make_run(config: ml_collections.ConfigDict,
 
   return train_lib.Run(
       state=runtime.init(jax.random.PRNGKey(config.seed)),
-      place=place,
+      place=train_lib.placer(runtime.state_sharding),
       update_of=lambda state: int(state.learner.update),
       session=train_lib.fixed_session(runtime.update),
       summarise=summarise,

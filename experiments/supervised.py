@@ -56,11 +56,9 @@ def make_run(config: ml_collections.ConfigDict,
                                jax.random.PRNGKey(config.seed + 1))
     return {f'eval_{k}': float(v) for k, v in jax.device_get(metrics).items()}
 
-  place = (lambda s: s) if runtime.state_sharding is None else (
-      lambda s: jax.device_put(s, runtime.state_sharding))
   return train_lib.Run(
       state=runtime.init(jax.random.PRNGKey(config.seed)),
-      place=place,
+      place=train_lib.placer(runtime.state_sharding),
       update_of=lambda state: int(state.learner.update),
       session=train_lib.fixed_session(runtime.update),
       summarise=summarise,

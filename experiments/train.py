@@ -65,6 +65,13 @@ def fixed_session(step: Callable) -> Callable[[Any], ContextManager[Callable]]:
   return lambda state: contextlib.nullcontext(step)
 
 
+def placer(state_sharding) -> Callable[[Any], Any]:
+  """``Run.place`` for a runtime whose state has these shardings (None: as restored)."""
+  if state_sharding is None:
+    return lambda state: state
+  return lambda state: jax.device_put(state, state_sharding)
+
+
 def run(config: ml_collections.ConfigDict, workdir, build: Callable[[], Run], *,
         print_fn: Callable[[str], None] = print,
         stop: threading.Event | None = None) -> workdir_lib.TrainResult:

@@ -196,10 +196,7 @@ def make(agent: agent_lib.Agent,
     return EvalResult(episode_return=total, completed=done)
 
   state_sharding = None
-  if mesh is None:
-    init_fn = jax.jit(init)
-    update_fn = jax.jit(update, donate_argnums=0)
-  else:
+  if mesh is not None:
     abstract = jax.eval_shape(init, jax.random.PRNGKey(0))
     replicated = parallel.replicated(mesh)
     sharded = parallel.batch_sharded(mesh)
@@ -207,9 +204,7 @@ def make(agent: agent_lib.Agent,
         field: jax.tree.map(lambda _, f=field: sharded if f in PER_ENV_FIELDS else replicated,
                             getattr(abstract, field))
         for field in TrainState._fields})
-    init_fn = jax.jit(init, out_shardings=state_sharding)
-    update_fn = jax.jit(update, in_shardings=(state_sharding,),
-                        out_shardings=(state_sharding, replicated), donate_argnums=0)
+  init_fn, update_fn = parallel.jit_train_step(init, update, state_sharding)
   return Runtime(
       init=init_fn,
       update=update_fn,

@@ -101,17 +101,9 @@ def make(model: model_lib.Model,
     _, metrics = jax.lax.scan(one_batch, None, jax.random.split(key, num_eval_batches))
     return jax.tree.map(jnp.mean, metrics)
 
-  state_sharding = None
-  if mesh is None:
-    init_fn = jax.jit(init)
-    update_fn = jax.jit(update, donate_argnums=0)
-  else:
-    replicated = parallel.replicated(mesh)
-    state_sharding = jax.tree.map(lambda _: replicated,
-                                  jax.eval_shape(init, jax.random.PRNGKey(0)))
-    init_fn = jax.jit(init, out_shardings=state_sharding)
-    update_fn = jax.jit(update, in_shardings=(state_sharding,),
-                        out_shardings=(state_sharding, replicated), donate_argnums=0)
+  state_sharding = None if mesh is None else jax.tree.map(
+      lambda _: parallel.replicated(mesh), jax.eval_shape(init, jax.random.PRNGKey(0)))
+  init_fn, update_fn = parallel.jit_train_step(init, update, state_sharding)
   return Runtime(
       init=init_fn,
       update=update_fn,

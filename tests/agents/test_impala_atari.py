@@ -1,4 +1,5 @@
-"""IMPALA on Atari end to end: the smoke configs train, resume, evaluate and record."""
+"""IMPALA on Atari: the smoke configs train, resume, evaluate and record; every variant
+validates; replay batches take B/(k+1) fresh unrolls and count only their frames."""
 
 import pathlib
 import subprocess
@@ -6,8 +7,9 @@ import sys
 
 import pytest
 
-
 from configs import impala_atari
+from core import config as config_lib
+from experiments import actor_learner as actor_learner_exp
 from experiments import experiment
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -37,21 +39,13 @@ def test_smoke_trains_resumes_and_evaluates(tmp_path, variants):
   assert video.read_bytes()[:6] == b'GIF89a'
 
 
-def test_variants_set_the_paper_settings():
-  config = impala_atari.get_config('pong')
-  assert (config.runtime.unroll_length, config.runtime.batch_size) == (20, 32)
-  assert config.optimizer.name == 'rmsprop' and config.optimizer.learning_rate == 6e-4
-  assert (config.optimizer.decay, config.optimizer.eps, config.optimizer.momentum) == (
-      0.99, 0.01, 0.0)
-  assert config.optimizer.schedule == 'linear' and config.optimizer.max_grad_norm == 40.0
-  assert (config.agent.entropy_cost, config.agent.baseline_cost, config.agent.discount) == (
-      0.01, 0.5, 0.99)
-  assert config.agent.reward_clip == 1.0
-  assert impala_atari.get_config('game=seaquest').env.name == 'atari/seaquest'
-  assert impala_atari.get_config('deep').agent.torso == 'deep'
-  assert impala_atari.get_config('lstm').agent.core == 'lstm'
-  assert impala_atari.get_config('sticky').env.kwargs.sticky_actions
-  with pytest.raises(ValueError, match='unknown variant'):
+def test_game_variant_builds_that_game_and_bad_names_are_errors():
+  # Validation probes the game's emulator, so a game variant that names a real game
+  # passes and one that does not is reported against config.env.
+  experiment.validate(impala_atari.get_config('game=seaquest'))
+  with pytest.raises(config_lib.ConfigError, match=r"config\.env:.*'pongg'.*did you mean pong"):
+    experiment.validate(impala_atari.get_config('game=pongg'))
+  with pytest.raises(ValueError, match=r"impala_atari\.py: unknown variant 'nope'.*replay7"):
     impala_atari.get_config('nope')
 
 
@@ -61,9 +55,19 @@ def test_every_variant_passes_validation(variant):
   experiment.validate(config)
 
 
-def test_replay_variants_learn_from_each_unroll_4_and_8_times():
-  for variant, ratio, batch in (('replay', 3, 8), ('replay7', 7, 16)):
-    runtime = impala_atari.get_config(variant).runtime
-    assert (runtime.replay_ratio, runtime.batch_size) == (ratio, batch)
-    # Fresh unrolls per batch: one per environment of one actor.
-    assert runtime.batch_size // (ratio + 1) == runtime.envs_per_actor
+@pytest.mark.parametrize('variant', ['replay', 'replay7', 'replay,smoke'])
+def test_replay_batch_takes_b_over_k_plus_1_fresh_unrolls(variant):
+  """A batch of B unrolls with replay ratio k holds B/(k+1) fresh ones, each learnt from
+  k+1 times; the experiment's frame budget counts only those, 4 Atari frames per step."""
+  config = impala_atari.get_config(variant)
+  rt = config.runtime
+  k, batch = rt.replay_ratio, rt.batch_size
+  runtime, frames_per_step = actor_learner_exp.build(config)
+  assert frames_per_step == 4  # frameskip 4
+  fresh = runtime.unrolls_per_batch * rt.envs_per_actor  # whole actor unrolls from the queue
+  assert fresh * (k + 1) == batch
+  assert runtime.replayed_per_batch == batch - fresh == k * fresh
+  assert runtime.steps_per_update == fresh * rt.unroll_length
+  assert actor_learner_exp.frames_per_update(config, frames_per_step) == (
+      batch // (k + 1) * rt.unroll_length * 4)
+

@@ -14,9 +14,13 @@ def _gym_state(state: cartpole.CartPoleState) -> np.ndarray:
   return np.array([state.x, state.x_dot, state.theta, state.theta_dot], np.float64)
 
 
-def test_spec():
-  env = cartpole.make()
-  assert env.spec == env_lib.EnvSpec((4,), jnp.float32, 2, 500)
+def test_spec_is_gymnasium_cartpole_v1():
+  gym_env = gym.make('CartPole-v1')
+  spec = cartpole.make().spec  # the defaults are CartPole-v1's, truncation included
+  assert spec.observation_shape == gym_env.observation_space.shape
+  assert np.dtype(spec.observation_dtype) == gym_env.observation_space.dtype
+  assert spec.num_actions == gym_env.action_space.n
+  assert spec.max_episode_steps == gym_env.spec.max_episode_steps
 
 
 def test_reset_is_a_small_float32_start():

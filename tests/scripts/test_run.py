@@ -12,7 +12,6 @@ import pytest
 
 from configs import actor_critic as configs
 from experiments import experiment
-from experiments import on_device
 from core import metrics as metrics_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -25,21 +24,34 @@ def _run(args, **kwargs):
 
 
 @pytest.mark.parametrize('variants', ['cartpole,smoke', 'memory,smoke', 'cartpole,lstm,smoke',
-                                      'memory_ff,smoke'])
+                                      'memory_ff,smoke', 'cartpole_host,smoke'])
 def test_smoke_variant_trains_and_fills_the_workdir(tmp_path, variants):
   config = configs.get_config(variants)
   experiment.validate(config)
   result = experiment.train(config, tmp_path, print_fn=lambda s: None)
-  assert result.updates == on_device.total_updates(config)
+  rt = config.runtime
+  # Fresh agent steps per update, one frame each in these environments: on the device every
+  # environment steps T times per update; the actor-learner's batch holds B/(k+1) fresh
+  # unrolls of T. Updates come in calls of updates_per_call on the device, singly otherwise.
+  if rt.name == 'on_device':
+    frames_per_update, per_call = rt.num_envs * rt.unroll_length, rt.updates_per_call
+  else:
+    frames_per_update, per_call = rt.batch_size // (rt.replay_ratio + 1) * rt.unroll_length, 1
+  records = metrics_lib.read_metrics(tmp_path / 'metrics.jsonl')
+  assert records[-1]['step'] == result.updates and result.updates % per_call == 0
+  assert records[-1]['frames'] == result.frames == result.updates * frames_per_update
+  # The whole budget is spent, overshooting by less than one call.
+  assert config.total_frames <= result.frames < config.total_frames + per_call * frames_per_update
   for name in ('config.json', 'provenance.json', 'metrics.jsonl'):
     assert (tmp_path / name).is_file(), name
   assert list((tmp_path / 'tensorboard').iterdir())
   assert list((tmp_path / 'checkpoints').iterdir())
+  assert result.plot_paths
   assert all(pathlib.Path(p).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for p in result.plot_paths)
   provenance = json.loads((tmp_path / 'provenance.json').read_text())
   assert provenance['seed'] == config.seed and 'jax' in provenance['packages']
-  records = metrics_lib.read_metrics(tmp_path / 'metrics.jsonl')
-  assert records[-1]['eval_return'] == pytest.approx(result.eval_return)
+  if rt.name == 'on_device':  # the actor-learner runs no final evaluation
+    assert records[-1]['eval_return'] == pytest.approx(result.eval_return)
 
 
 def test_cli_prints_final_score_and_paths(tmp_path):
@@ -84,9 +96,11 @@ def test_corrupt_checkpoint_is_reported_as_such(tmp_path):
 @pytest.mark.slow
 def test_killed_run_resumes_and_the_step_counter_continues(tmp_path):
   args = ['--config=configs/actor_critic.py:cartpole', f'--workdir={tmp_path}',
-          '--config.total_frames=4000000', '--config.runtime.updates_per_call=5',
+          '--config.total_frames=4000000', '--config.runtime.num_envs=32',
+          '--config.runtime.unroll_length=20', '--config.runtime.updates_per_call=5',
           '--config.checkpoint_interval_s=0.5', '--config.log_interval_s=0.2',
           '--config.num_eval_episodes=4']
+  total_updates = 4_000_000 // (32 * 20)  # 6,250: a whole number of calls of 5
   proc = subprocess.Popen(RUN + args, cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
   checkpoints = tmp_path / 'checkpoints'
@@ -100,7 +114,7 @@ def test_killed_run_resumes_and_the_step_counter_continues(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   saved = max(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
-  assert 0 < saved < on_device.total_updates(_config(args))
+  assert 0 < saved < total_updates
 
   resumed = _run(args)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -112,18 +126,6 @@ def test_killed_run_resumes_and_the_step_counter_continues(tmp_path):
   # dropped, and the resumed run's counter continues from the checkpoint.
   assert steps == sorted(set(steps)), steps
   assert resumed_from in steps or min(s for s in steps if s > resumed_from) > resumed_from
-  assert max(steps) == on_device.total_updates(_config(args))
+  assert max(steps) == total_updates
   assert list(tmp_path.glob('provenance.resume-*.json'))
 
-
-def _config(args):
-  config = configs.get_config('cartpole')
-  for arg in args:
-    if arg.startswith('--config.'):
-      path, value = arg[len('--config.'):].split('=')
-      node = config
-      *parents, leaf = path.split('.')
-      for p in parents:
-        node = node[p]
-      node[leaf] = type(node[leaf])(float(value)) if not isinstance(node[leaf], str) else value
-  return config

@@ -29,68 +29,27 @@ CONV_CASES = [
     ('stride_over_kernel', (2, 7, 8, 3), 2, (1, 1), (2, 2), 'SAME'),
 ]
 
-def _normal(seed, shape):
-  # numpy, not jax.random: each new shape would cost jax.random a compilation of ~1 s here.
-  return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
-
-
-def _assert_close(actual, expected, rtol=1e-4):
-  """Max-norm relative closeness: |actual - expected|_inf <= rtol * |expected|_inf."""
-  actual, expected = np.asarray(actual), np.asarray(expected)
-  assert actual.shape == expected.shape, (actual.shape, expected.shape)
-  scale = max(np.max(np.abs(expected)), 1e-30)
-  np.testing.assert_array_less(np.max(np.abs(actual - expected)), rtol * scale)
-
-
-def _primitives(jaxpr):
-  """Names of all primitives in a jaxpr, nested jaxprs (scan, pjit, custom_vjp) included."""
-  names = set()
-  for eqn in jaxpr.eqns:
-    names.add(eqn.primitive.name)
-    for value in eqn.params.values():
-      for inner in (value if isinstance(value, (tuple, list)) else (value,)):
-        inner = getattr(inner, 'jaxpr', inner)
-        if hasattr(inner, 'eqns'):
-          names |= _primitives(inner)
-  return names
-
-
-def _outputs_and_grads(apply_fns, params, x, cotangent):
-  """Per apply_fn: its output, and the gradients of <output, cotangent> w.r.t. params, x.
-
-  One jitted function for all of them: compiling is most of these tests' time.
-  """
-  def functional(apply_fn, params, x):
-    y = apply_fn(params, x)
-    return jnp.sum(y * cotangent), y
-
-  def run(params, x):
-    return {name: jax.grad(functools.partial(functional, fn), (0, 1), has_aux=True)(params, x)
-            for name, fn in apply_fns.items()}
-  return jax.jit(run)(params, x)
-
-
 @pytest.mark.parametrize('case', CONV_CASES, ids=[c[0] for c in CONV_CASES])
-def test_conv_matches_flax(case):
+def test_conv_matches_flax(case, nnt):
   _, shape, features, kernel_size, strides, padding = case
-  x = _normal(0, shape)
+  x = nnt.normal(0, shape)
   reference = nn.Conv(features, kernel_size, strides, padding=padding)
   # A non-zero bias, so the bias is checked in the values too.
-  params = {'params': {'kernel': _normal(1, kernel_size + (shape[-1], features)),
-                       'bias': _normal(2, (features,))}}
-  cotangent = _normal(3, jax.eval_shape(reference.apply, params, x).shape)
+  params = {'params': {'kernel': nnt.normal(1, kernel_size + (shape[-1], features)),
+                       'bias': nnt.normal(2, (features,))}}
+  cotangent = nnt.normal(3, jax.eval_shape(reference.apply, params, x).shape)
   apply_fns = {'flax': reference.apply}
   for implementation in ('standard', 'matmul'):
     apply_fns[implementation] = conv.Conv(features, kernel_size, strides, padding,
                                           implementation=implementation).apply
-  results = _outputs_and_grads(apply_fns, params, x, cotangent)
+  results = nnt.outputs_and_grads(apply_fns, params, x, cotangent)
 
   (grad_params_ref, grad_x_ref), y_ref = results.pop('flax')
   for (grad_params, grad_x), y in results.values():
-    _assert_close(y, y_ref)
-    _assert_close(grad_x, grad_x_ref)
-    _assert_close(grad_params['params']['kernel'], grad_params_ref['params']['kernel'])
-    _assert_close(grad_params['params']['bias'], grad_params_ref['params']['bias'])
+    nnt.assert_close(y, y_ref)
+    nnt.assert_close(grad_x, grad_x_ref)
+    nnt.assert_close(grad_params['params']['kernel'], grad_params_ref['params']['kernel'])
+    nnt.assert_close(grad_params['params']['bias'], grad_params_ref['params']['bias'])
 
 
 @pytest.mark.parametrize('case', CONV_CASES[:4:3], ids=[c[0] for c in CONV_CASES[:4:3]])
@@ -108,25 +67,25 @@ def test_params_equal_flax_conv(case):
 
 # Chunks of 4 and a remainder of 3; 2 steps of 2; 2 steps of 3 (the largest divisor <= 4).
 @pytest.mark.parametrize('batch, chunk_images', [(7, 4), (4, 2), (6, 4)])
-def test_matmul_batch_chunks_match_standard(batch, chunk_images):
+def test_matmul_batch_chunks_match_standard(batch, chunk_images, nnt):
   """Scanning the batch in chunks (with a remainder or without) changes no number."""
-  x = _normal(0, (batch, 20, 20, 16))
-  kernel = _normal(1, (4, 4, 16, 8))
+  x = nnt.normal(0, (batch, 20, 20, 16))
+  kernel = nnt.normal(1, (4, 4, 16, 8))
   # Shift-and-add (8 output channels < 4 x 16 per block): products per image are
   # 10 x 10 blocks x 2 x 2 offsets x 8 channels x 4 bytes, as is the shifted cotangent.
   chunk_bytes = chunk_images * 10 * 10 * 4 * 8 * 4
-  cotangent = _normal(2, (batch, 9, 9, 8))
+  cotangent = nnt.normal(2, (batch, 9, 9, 8))
 
   apply_fns = {
       impl: lambda kernel, x, impl=impl: conv.conv2d(x, kernel, (2, 2), 'VALID', impl,
                                                      chunk_bytes=chunk_bytes)
       for impl in ('standard', 'matmul')}
-  results = _outputs_and_grads(apply_fns, kernel, x, cotangent)
+  results = nnt.outputs_and_grads(apply_fns, kernel, x, cotangent)
   (dkernel, dx), y = results['matmul']
   (dkernel_ref, dx_ref), y_ref = results['standard']
-  _assert_close(y, y_ref)
-  _assert_close(dx, dx_ref)
-  _assert_close(dkernel, dkernel_ref)
+  nnt.assert_close(y, y_ref)
+  nnt.assert_close(dx, dx_ref)
+  nnt.assert_close(dkernel, dkernel_ref)
 
 
 _SHARDED_GRAD = """
@@ -160,30 +119,30 @@ def test_matmul_batch_chunks_stay_partitioned_over_a_sharded_batch(run_on_virtua
   assert max(out['errors']) < 1e-4  # ...to the standard convolution's gradients.
 
 
-def test_uint8_frames_and_leading_batch_axes_match_flax():
+def test_uint8_frames_and_leading_batch_axes_match_flax(nnt):
   frames = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 2, 24, 28, 4)), jnp.uint8)
-  params = {'params': {'kernel': _normal(1, (8, 8, 4, 16)), 'bias': _normal(2, (16,))}}
+  params = {'params': {'kernel': nnt.normal(1, (8, 8, 4, 16)), 'bias': nnt.normal(2, (16,))}}
   y_ref = jax.jit(nn.Conv(16, (8, 8), (4, 4), padding='VALID').apply)(params, frames)
   y = jax.jit(conv.Conv(16, (8, 8), (4, 4), 'VALID', implementation='matmul').apply)(
       params, frames)
   assert y.dtype == y_ref.dtype == jnp.float32
   assert y.shape == (3, 2, 5, 6, 16)
-  _assert_close(y, y_ref)
+  nnt.assert_close(y, y_ref)
 
 
 @pytest.mark.parametrize('case', CONV_CASES[:3:2], ids=[c[0] for c in CONV_CASES[:3:2]])
-def test_scaled_uint8_frames_match_flax_on_float_frames(case):
+def test_scaled_uint8_frames_match_flax_on_float_frames(case, nnt):
   """input_scale: cast and scaled per chunk (3 images per scan step), values and kernel grads
   equal flax's convolution of the whole batch cast to float32 and scaled first."""
   _, shape, features, kernel_size, strides, padding = case
   shape = (7,) + shape[1:]
   frames = jnp.asarray(np.random.default_rng(0).integers(0, 256, shape), jnp.uint8)
-  params = {'params': {'kernel': _normal(1, kernel_size + (shape[-1], features)),
-                       'bias': _normal(2, (features,))}}
+  params = {'params': {'kernel': nnt.normal(1, kernel_size + (shape[-1], features)),
+                       'bias': nnt.normal(2, (features,))}}
   scale = 1 / 255
   reference = nn.Conv(features, kernel_size, strides, padding=padding)
   y_shape = jax.eval_shape(reference.apply, params, frames.astype(jnp.float32)).shape
-  cotangent = _normal(3, y_shape)
+  cotangent = nnt.normal(3, y_shape)
 
   def loss_ref(params):
     return jnp.sum(reference.apply(params, frames.astype(jnp.float32) * scale) * cotangent)
@@ -201,17 +160,17 @@ def test_scaled_uint8_frames_match_flax_on_float_frames(case):
       frames, kernel, strides, padding, 'matmul', input_scale=scale,
       chunk_bytes=int(per_image) // 20) * cotangent)))(params['params']['kernel'])
   for value, grads in results.values():
-    _assert_close(value, value_ref)
-    _assert_close(grads['params']['kernel'], grads_ref['params']['kernel'])
-    _assert_close(grads['params']['bias'], grads_ref['params']['bias'])
-  _assert_close(chunked, grads_ref['params']['kernel'])  # ...cut to a few per step.
+    nnt.assert_close(value, value_ref)
+    nnt.assert_close(grads['params']['kernel'], grads_ref['params']['kernel'])
+    nnt.assert_close(grads['params']['bias'], grads_ref['params']['bias'])
+  nnt.assert_close(chunked, grads_ref['params']['kernel'])  # ...cut to a few per step.
 
 
-def test_frames_get_no_input_gradient():
+def test_frames_get_no_input_gradient(nnt):
   """Only the kernel gradient is built for integer frames: the backward pass has one matrix
   multiply (blocks^T shifted), not a second one for the blocks' gradient."""
   frames = jnp.zeros((4, 84, 84, 4), jnp.uint8)
-  kernel = _normal(0, (8, 8, 4, 16))
+  kernel = nnt.normal(0, (8, 8, 4, 16))
   grad = jax.value_and_grad(lambda k: jnp.sum(conv.conv2d(frames, k, 4, 'VALID', 'matmul',
                                                           input_scale=1 / 255)))
   float_grad = jax.value_and_grad(
@@ -233,11 +192,11 @@ def test_float32_stays_float32():
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
-def test_auto_gives_small_batches_the_matmul_path_for_shift_and_add_only():
+def test_auto_gives_small_batches_the_matmul_path_for_shift_and_add_only(nnt):
   frames = jax.ShapeDtypeStruct((2, 84, 84, 4), jnp.uint8)
   def primitives(features, kernel_size, strides):
     kernel = jax.ShapeDtypeStruct(kernel_size + (4, features), jnp.float32)
-    return _primitives(jax.make_jaxpr(
+    return nnt.primitives(jax.make_jaxpr(
         lambda x, k: conv.conv2d(x, k, strides, 'VALID', 'auto'))(frames, kernel).jaxpr)
   # The shallow net's first layer: 16 outputs < 4 x 4 x 4 channels per block.
   assert 'conv_general_dilated' not in primitives(16, (8, 8), (4, 4))
@@ -246,7 +205,7 @@ def test_auto_gives_small_batches_the_matmul_path_for_shift_and_add_only():
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
-def test_auto_on_cpu_traces_no_convolution():
+def test_auto_on_cpu_traces_no_convolution(nnt):
   x = jax.ShapeDtypeStruct((implementation_lib.MATMUL_MIN_BATCH, 21, 21, 8), jnp.float32)
 
   def layer(implementation):
@@ -256,7 +215,7 @@ def test_auto_on_cpu_traces_no_convolution():
       return jnp.sum(module.apply(params, x))
     return jax.make_jaxpr(jax.value_and_grad(loss))(params, x).jaxpr
 
-  auto, standard = _primitives(layer('auto')), _primitives(layer('standard'))
+  auto, standard = nnt.primitives(layer('auto')), nnt.primitives(layer('standard'))
   assert 'conv_general_dilated' in standard
   assert 'conv_general_dilated' not in auto
   assert 'dot_general' in auto

@@ -23,63 +23,22 @@ POOL_CASES = [
 ]
 
 
-def _normal(seed, shape):
-  # numpy, not jax.random: each new shape would cost jax.random a compilation of ~1 s here.
-  return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
-
-
-def _assert_close(actual, expected, rtol=1e-4):
-  """Max-norm relative closeness: |actual - expected|_inf <= rtol * |expected|_inf."""
-  actual, expected = np.asarray(actual), np.asarray(expected)
-  assert actual.shape == expected.shape, (actual.shape, expected.shape)
-  scale = max(np.max(np.abs(expected)), 1e-30)
-  np.testing.assert_array_less(np.max(np.abs(actual - expected)), rtol * scale)
-
-
-def _primitives(jaxpr):
-  """Names of all primitives in a jaxpr, nested jaxprs (scan, pjit, custom_vjp) included."""
-  names = set()
-  for eqn in jaxpr.eqns:
-    names.add(eqn.primitive.name)
-    for value in eqn.params.values():
-      for inner in (value if isinstance(value, (tuple, list)) else (value,)):
-        inner = getattr(inner, 'jaxpr', inner)
-        if hasattr(inner, 'eqns'):
-          names |= _primitives(inner)
-  return names
-
-
-def _outputs_and_grads(apply_fns, params, x, cotangent):
-  """Per apply_fn: its output, and the gradients of <output, cotangent> w.r.t. params, x.
-
-  One jitted function for all of them: compiling is most of these tests' time.
-  """
-  def functional(apply_fn, params, x):
-    y = apply_fn(params, x)
-    return jnp.sum(y * cotangent), y
-
-  def run(params, x):
-    return {name: jax.grad(functools.partial(functional, fn), (0, 1), has_aux=True)(params, x)
-            for name, fn in apply_fns.items()}
-  return jax.jit(run)(params, x)
-
-
 @pytest.mark.parametrize('case', POOL_CASES, ids=[c[0] for c in POOL_CASES])
-def test_max_pool_matches_flax_without_ties(case):
+def test_max_pool_matches_flax_without_ties(case, nnt):
   _, shape, window, strides, padding = case
   # Continuous random inputs: no two elements of a window are equal.
-  x = _normal(0, shape)
+  x = nnt.normal(0, shape)
   y_shape = jax.eval_shape(lambda x: nn.max_pool(x, window, strides, padding), x).shape
-  cotangent = _normal(1, y_shape)
+  cotangent = nnt.normal(1, y_shape)
   apply_fns = {'flax': lambda _, x: nn.max_pool(x, window, strides, padding)}
   for implementation in ('standard', 'matmul'):
     apply_fns[implementation] = (
         lambda _, x, impl=implementation: max_pool.max_pool(x, window, strides, padding, impl))
-  results = _outputs_and_grads(apply_fns, (), x, cotangent)
+  results = nnt.outputs_and_grads(apply_fns, (), x, cotangent)
   (_, grad_ref), y_ref = results.pop('flax')
   for (_, grad), y in results.values():
     np.testing.assert_array_equal(y, y_ref)
-    _assert_close(grad, grad_ref)
+    nnt.assert_close(grad, grad_ref)
 
 
 def _first_max_reference(x, window, strides, pads):
@@ -128,8 +87,8 @@ def test_max_pool_gradient_on_ties_goes_wholly_to_the_first_maximum():
   np.testing.assert_array_equal(grads, grads_ref)
 
 
-def test_max_pool_keeps_leading_batch_axes():
-  x = _normal(0, (2, 3, 9, 9, 2))
+def test_max_pool_keeps_leading_batch_axes(nnt):
+  x = nnt.normal(0, (2, 3, 9, 9, 2))
   y = max_pool.max_pool(x, (3, 3), (2, 2), 'SAME', 'matmul')
   np.testing.assert_array_equal(y, nn.max_pool(x, (3, 3), (2, 2), 'SAME'))
 
@@ -142,14 +101,14 @@ def test_float32_stays_float32():
 
 
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='auto is matmul on CPU only')
-def test_auto_on_cpu_traces_no_reduce_window():
+def test_auto_on_cpu_traces_no_reduce_window(nnt):
   x = jax.ShapeDtypeStruct((implementation_lib.MATMUL_MIN_BATCH, 21, 21, 8), jnp.float32)
 
   def pool(implementation):
     loss = lambda x: jnp.sum(max_pool.max_pool(x, (3, 3), (2, 2), 'SAME', implementation))
     return jax.make_jaxpr(jax.value_and_grad(loss))(x).jaxpr
 
-  auto, standard = _primitives(pool('auto')), _primitives(pool('standard'))
+  auto, standard = nnt.primitives(pool('auto')), nnt.primitives(pool('standard'))
   assert 'reduce_window_max' in standard
   assert not any(name.startswith(('reduce_window', 'select_and')) for name in auto)
 

@@ -170,6 +170,7 @@ def test_interrupt_stops_actors_cleanly():
 
 _MESH_EQUALITY = '''
 import json, jax, numpy as np
+from agents.actor_critic import loss as loss_lib
 from configs import actor_critic as configs
 from core import types
 from experiments import actor_learner
@@ -182,8 +183,6 @@ for devices in (1, 2):
   T, B = config.runtime.unroll_length, config.runtime.batch_size
   state = runtime.init(jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)
-  from agents.actor_critic import agent as agent_family
-from agents.actor_critic import loss as loss_lib
   batch = types.Trajectory(
       observation=rng.normal(size=(T + 1, B, 4)).astype(np.float32),
       first=rng.random((T + 1, B)) < 0.1,

@@ -1,6 +1,9 @@
 """Tests of the actor-learner's unroll replay and of batches that mix in replayed unrolls."""
 
+import types as pytypes
+
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -72,8 +75,37 @@ def test_empty_buffer_and_bad_capacity_are_errors():
     replay_lib.UnrollReplay(capacity=0)
 
 
+# Only ``agent.step`` is touched (wrapped in jit, never called) when the runtime is built.
+_UNUSED_AGENT = pytypes.SimpleNamespace(step=lambda *args: None)
+
+
+@pytest.mark.parametrize('B, k, N, T, frames_per_step, unrolls, replayed, frames', [
+    # B / (k + 1) fresh environment-unrolls, taken as whole actor unrolls of N; the rest
+    # replayed; only fresh steps count as frames.
+    (32, 0, 16, 20, 4, 2, 0, 2560),  # no replay: 2 actor unrolls, 32 x 20 steps x 4 frames
+    (8, 3, 2, 10, 4, 1, 6, 80),      # 2 fresh of 8: 2 x 10 x 4
+    (16, 7, 2, 10, 4, 1, 14, 80),    # 2 fresh of 16: the same frames per update
+    (16, 1, 8, 20, 1, 1, 8, 160),    # 8 fresh of 16: 8 x 20 x 1
+    (24, 2, 4, 5, 1, 2, 16, 40),     # 8 fresh of 24: 2 actor unrolls of 4, 8 x 5 x 1
+])
+def test_batch_composition_and_frames_per_update_hand_worked(
+    B, k, N, T, frames_per_step, unrolls, replayed, frames):
+  runtime = actor_learner.ActorLearner(
+      _UNUSED_AGENT, None, None, None, num_actors=1, envs_per_actor=N, batch_size=B,
+      unroll_length=T, replay_ratio=k)
+  assert runtime.unrolls_per_batch == unrolls
+  assert runtime.replayed_per_batch == replayed
+  assert runtime.steps_per_update * frames_per_step == frames
+  # The experiment's frame budget (updates for total_frames) counts the same frames.
+  config = ml_collections.ConfigDict(
+      {'runtime': {'batch_size': B, 'replay_ratio': k, 'unroll_length': T}})
+  assert actor_learner_exp.frames_per_update(config, frames_per_step) == frames
+
+
 def _replay_config(replay_ratio=1):
   config = configs.get_config('cartpole_host')
+  config.runtime.envs_per_actor = 8
+  config.runtime.batch_size = 16
   config.runtime.replay_ratio = replay_ratio
   config.runtime.replay_capacity = 64
   return config

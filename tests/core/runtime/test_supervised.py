@@ -9,6 +9,7 @@ import pytest
 
 from configs import memory_tasks
 from core import checkpoint as checkpoint_lib
+from core import metrics as metrics_lib
 from experiments import experiment
 from experiments import supervised
 
@@ -55,7 +56,13 @@ def test_smoke_config_trains_through_the_experiment_entry_point(tmp_path):
   config = memory_tasks.get_config('smoke')
   experiment.validate(config)
   result = experiment.train(config, tmp_path, print_fn=lambda s: None)
-  assert result.updates == supervised.total_updates(config, 16)
+  # The budget is spent in whole calls of updates_per_call updates of one batch each, and
+  # overshoots by less than one call.
+  batch, calls = config.data.kwargs.batch_size, config.runtime.updates_per_call
+  records = metrics_lib.read_metrics(tmp_path / 'metrics.jsonl')
+  assert records[-1]['step'] == result.updates and result.updates % calls == 0
+  assert records[-1]['examples'] == result.updates * batch
+  assert config.total_examples <= result.updates * batch < config.total_examples + calls * batch
   assert np.isfinite(result.eval_metrics['eval_bits_per_sequence'])
   assert (tmp_path / 'checkpoints').is_dir() and (tmp_path / 'metrics.jsonl').is_file()
 
