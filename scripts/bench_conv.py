@@ -13,7 +13,7 @@ the GFLOP/s of a 2048x2048 float32 matrix multiply as the machine's yardstick. B
 implementations are timed in alternation, so load from other processes hits both alike;
 compare numbers only within one output. Like the training scripts, it preloads tcmalloc
 where installed (``tcmalloc`` in the output says whether): the standard layers' gradients
-allocate large temporary buffers, and under glibc's malloc they ran ~2.4x slower.
+allocate large temporary buffers, which glibc's malloc handles slowly.
 """
 
 from experiments import launch  # pylint: disable=g-bad-import-order

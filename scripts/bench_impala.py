@@ -67,9 +67,8 @@ from envs import host_registry
 _NETS = flags.DEFINE_list('nets', ['shallow', 'deep'], 'Nets to measure.')
 _SECONDS = flags.DEFINE_float('seconds', 20.0, 'Measuring time of each throughput figure.')
 _GAME = flags.DEFINE_string('game', 'pong', 'Atari game.')
-# One device: since the matmul path's custom VJPs (session 7, quiet machine) the shallow
-# learner ran 42.6k frames/s on one device against 23.4k split over two (standard layers
-# 18.3k against 11.1k); the split only paid while XLA's own conv gradients were the cost.
+# One device by default: with the matmul path's custom VJPs, splitting the learner over
+# virtual CPU devices no longer pays (figures: results/bench/NOTES.md).
 _LEARNER_DEVICES = flags.DEFINE_integer('learner_devices', 1,
                                         'Virtual CPU devices the learner batch is split over.')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Measurements of every figure (each in its own '
