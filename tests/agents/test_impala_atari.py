@@ -20,8 +20,11 @@ def _run(script, args):
                         capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize('variants', ['pong,smoke', 'breakout,deep,lstm,smoke',
-                                      'pong,replay,adam,smoke'])
+# One end-to-end Atari run in the default suite; the others (a minute or two each) are slow.
+@pytest.mark.parametrize('variants', [
+    pytest.param('pong,smoke', marks=pytest.mark.slow),
+    pytest.param('breakout,deep,lstm,smoke', marks=pytest.mark.slow),
+    'pong,replay,adam,smoke'])
 def test_smoke_trains_resumes_and_evaluates(tmp_path, variants):
   config = [f'--config=configs/impala_atari.py:{variants}', f'--workdir={tmp_path}']
   first = _run('run', config)
