@@ -3,8 +3,9 @@
 Variants (``--config=configs/memory_tasks.py:VARIANTS``, comma-separated, in order):
   lstm_copy (default)  an LSTM (256) on the copy task: 8-bit vectors, lengths 1-10.
       python scripts/run.py --config=configs/memory_tasks.py:lstm_copy --workdir=runs/copy
-      2 CPU cores: the cost falls below 1 bit per sequence within the 2M-example budget
-      (measured figures: results/ once the memory models' reproduction lands).
+      2 CPU cores. Not yet measured at this budget: the memory models' reproduction
+      (results/memory/, to come) will state the cost it reaches. A test trains a small
+      LSTM on lengths 1-3 to under half the chance cost in 500 updates.
   smoke                a few updates of a tiny run (tests).
 
 Training: Adam 1e-4 as the SAM paper's copy experiments (Rae et al. 2016, §4), batches of
