@@ -22,7 +22,6 @@ from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from core import unroll as unroll_lib
 

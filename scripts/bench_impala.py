@@ -47,8 +47,7 @@ if __name__ == '__main__' and '--child' in sys.argv:
   count = next((a.split('=')[1] for a in sys.argv if a.startswith('--learner_devices=')), '1')
   os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_DEVICES_FLAG}={count}"
 
-import queue  # pylint: disable=g-import-not-at-top,wrong-import-position
-import threading
+import threading  # pylint: disable=g-import-not-at-top,wrong-import-position
 import time
 
 import jax
@@ -60,7 +59,6 @@ from absl import flags
 from agents.actor_critic import loss as loss_lib
 from configs import impala_atari
 from core import types
-from core.runtime import actor_learner
 from experiments import actor_learner as actor_learner_exp
 from envs import host_registry
 

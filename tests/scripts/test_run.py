@@ -1,7 +1,6 @@
 """End-to-end tests of scripts/run.py: smoke runs, bad input, kill and resume."""
 
 import json
-import os
 import pathlib
 import signal
 import subprocess

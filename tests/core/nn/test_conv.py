@@ -1,6 +1,5 @@
 """Tests of core/nn/conv.py: the matmul convolution equals flax's, values and gradients."""
 
-import functools
 import importlib.util
 import pathlib
 
