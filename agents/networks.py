@@ -1,4 +1,4 @@
-"""Network pieces shared by agents: torsos and heads (flax linen). Recurrent cores are in
+"""Network pieces shared by agents: torsos (flax linen). Recurrent cores are in
 ``core/nn`` (shared with the memory models)."""
 
 from typing import Callable, Sequence
@@ -19,17 +19,6 @@ class MLP(nn.Module):
     for size in self.hidden_sizes:
       x = self.activation(nn.Dense(size)(x))
     return x
-
-
-class PolicyValueHead(nn.Module):
-  """Policy logits and a scalar state value from an embedding ``[N, D]``."""
-  num_actions: int
-
-  @nn.compact
-  def __call__(self, x):
-    logits = nn.Dense(self.num_actions, name='policy')(x)
-    value = nn.Dense(1, name='value')(x)[..., 0]
-    return logits, value
 
 
 ACTIVATIONS = {'tanh': nn.tanh, 'relu': nn.relu, 'elu': nn.elu}

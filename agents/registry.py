@@ -4,15 +4,34 @@ from typing import Callable, NamedTuple
 
 from agents.actor_critic import agent as actor_critic
 from agents.actor_critic import config_checks as actor_critic_checks
+from agents.q_learning import agent as q_agent
+from agents.q_learning import config_checks as q_checks
+
+
+def _unchanged(agent_config):
+  return agent_config
+
+
+def _greedy_q_learner(agent_config):
+  """The Q-learner's agent block for evaluation: ε = 0 from the first step (its training
+  schedule would start a fresh policy at ε = 1)."""
+  agent_config = agent_config.copy_and_resolve_references()
+  agent_config.epsilon_anneal_steps = 0
+  agent_config.epsilon_finals, agent_config.epsilon_probs = (0.0,), (1.0,)
+  return agent_config
 
 
 class AgentFamily(NamedTuple):
   make_agent: Callable   # (EnvSpec, agent config) -> core.agent.Agent
   validate: Callable     # (whole config, path of the agent block) -> None; raises ConfigError
+  # agent config -> the agent config that evaluates a trained policy (how it acts when
+  # its score is measured: e.g. greedily for Q-learners).
+  for_evaluation: Callable = _unchanged
 
 
 _FAMILIES = {
     'actor_critic': AgentFamily(actor_critic.make_agent, actor_critic_checks.validate),
+    'q_learning': AgentFamily(q_agent.make_agent, q_checks.validate, _greedy_q_learner),
 }
 
 

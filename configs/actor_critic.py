@@ -35,6 +35,7 @@ def agent_config() -> ml_collections.ConfigDict:
   config.agent.lstm_size = 64
   config.agent.lstm_prev_inputs = False  # feed the LSTM the previous reward and action
   config.agent.remat = False
+  config.agent.loss = 'vtrace'  # vtrace (IMPALA) | nstep (A3C)
   config.agent.discount = 0.99
   config.agent.baseline_cost = 0.5
   config.agent.entropy_cost = 0.01

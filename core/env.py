@@ -26,13 +26,19 @@ class EnvSpec(NamedTuple):
   Attributes:
     observation_shape: shape of one observation (no batch dimension).
     observation_dtype: dtype of observations.
-    num_actions: number of discrete actions.
+    num_actions: number of discrete actions; 0 for continuous actions.
     max_episode_steps: steps after which an episode is truncated (None: never).
+    action_shape: one continuous action's shape, e.g. ``(6,)``; ``()`` for discrete
+      actions (an integer each).
+    action_bounds: ``(low, high)`` tuples of floats, one per action dimension, for
+      continuous actions (the environment clips to them); None for discrete ones.
   """
   observation_shape: tuple[int, ...]
   observation_dtype: Any
   num_actions: int
   max_episode_steps: int | None = None
+  action_shape: tuple[int, ...] = ()
+  action_bounds: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 class Environment(NamedTuple):

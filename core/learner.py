@@ -41,9 +41,43 @@ class Learner(NamedTuple):
     init: ``(params) -> LearnerState``.
     step: ``(LearnerState, batch, key) -> (LearnerState, metrics)``, pure and jittable;
       ``metrics`` is a dict of scalars.
+    gradient: ``(LearnerState, batch, key) -> (grads, metrics)``, the first half of
+      ``step``: the gradient at ``state.params`` (and whatever else of the state it
+      reads, e.g. target parameters). None where the learner cannot be split.
+    apply: ``(LearnerState, grads) -> LearnerState``, the second half: the optimiser
+      step (and any bookkeeping such as a target-network refresh).
+      ``step(s, b, k) == apply(s, gradient(s, b, k)[0])``. The asynchronous runtime
+      needs the split: a worker takes the gradient at its local copy of the parameters
+      and applies it to the shared ones, which other workers moved in the meantime.
   """
   init: Callable[[PyTree], LearnerState]
   step: Callable[[LearnerState, PyTree, jax.Array], tuple[LearnerState, dict]]
+  gradient: Callable[[LearnerState, PyTree, jax.Array], tuple[PyTree, dict]] | None = None
+  apply: Callable[[LearnerState, PyTree], LearnerState] | None = None
+
+
+def split_learner(init: Callable[[PyTree], LearnerState],
+                  gradient: Callable[[LearnerState, PyTree, jax.Array], tuple[PyTree, dict]],
+                  apply: Callable[[LearnerState, PyTree], LearnerState]) -> Learner:
+  """A ``Learner`` whose ``step`` is ``apply`` after ``gradient``."""
+
+  def step(state: LearnerState, batch, key):
+    grads, metrics = gradient(state, batch, key)
+    return apply(state, grads), metrics
+
+  return Learner(init=init, step=step, gradient=gradient, apply=apply)
+
+
+def optimizer_apply(optimizer: optax.GradientTransformation
+                    ) -> Callable[[LearnerState, PyTree], LearnerState]:
+  """``apply`` of one ``optimizer`` step that counts the update."""
+
+  def apply(state: LearnerState, grads) -> LearnerState:
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return state._replace(params=optax.apply_updates(state.params, updates),
+                          opt_state=opt_state, update=state.update + 1)
+
+  return apply
 
 
 def make_learner(loss: LossFn, optimizer: optax.GradientTransformation) -> Learner:
@@ -55,15 +89,11 @@ def make_learner(loss: LossFn, optimizer: optax.GradientTransformation) -> Learn
   def init(params) -> LearnerState:
     return LearnerState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
-  def step(state: LearnerState, batch, key):
+  def gradient(state: LearnerState, batch, key):
     grads, metrics = jax.grad(loss, has_aux=True)(state.params, batch, key)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
-    return state._replace(params=params, opt_state=opt_state,
-                          update=state.update + 1), metrics
+    return grads, dict(metrics, grad_norm=optax.tree.norm(grads))
 
-  return Learner(init=init, step=step)
+  return split_learner(init, gradient, optimizer_apply(optimizer))
 
 
 def learner_for(model, optimizer: optax.GradientTransformation) -> Learner:

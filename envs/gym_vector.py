@@ -1,4 +1,5 @@
-"""Gymnasium environments with discrete actions as a host vector environment.
+"""Gymnasium environments with discrete or continuous (Box) actions as a host vector
+environment.
 
 Wraps ``gymnasium.make_vec`` (synchronous by default) with gymnasium's NEXT_STEP
 auto-reset and maps it onto the ``core/host_env.py`` protocol. Gymnasium's SAME_STEP
@@ -16,6 +17,11 @@ the next-step form, which the protocol allows for terminations too.
 
 There is no life concept: every episode end reports its return and length, on the
 ending step; the reset step counts neither as reward nor as length.
+
+Continuous actions (a one-dimensional Box, e.g. MuJoCo's): the spec has ``num_actions``
+0, ``action_shape`` ``(A,)`` and ``action_bounds``; ``step`` takes ``[N, A]`` floats and
+clips them to the bounds (a Gaussian policy's samples are unbounded; the agent learns
+from the sample it drew, the environment plays the clipped one).
 """
 
 from collections.abc import Mapping
@@ -124,22 +130,34 @@ class GymVectorEnv(host_env.WrappedVectorEnv):
           "vectorization_mode='sync' or 'async')")
     action_space = self._env.single_action_space
     observation_space = self._env.single_observation_space
-    if not isinstance(action_space, spaces.Discrete):
+    continuous = isinstance(action_space, spaces.Box) and len(action_space.shape) == 1
+    if not (isinstance(action_space, spaces.Discrete) or continuous):
       self._env.close()
       raise ValueError(
-          f'{env_id!r} has action space {action_space}; GymVectorEnv needs Discrete')
+          f'{env_id!r} has action space {action_space}; GymVectorEnv needs Discrete or a '
+          'one-dimensional Box')
     if not isinstance(observation_space, spaces.Box):
       self._env.close()
       raise ValueError(
           f'{env_id!r} has observation space {observation_space}; GymVectorEnv needs a Box')
-    self._action_start = int(action_space.start)
+    if continuous:
+      self._action_start = 0
+      self._low = np.asarray(action_space.low, np.float32)
+      self._high = np.asarray(action_space.high, np.float32)
+      action_fields = dict(action_shape=tuple(action_space.shape),
+                           action_bounds=(tuple(map(float, self._low)),
+                                          tuple(map(float, self._high))))
+      num_actions = 0
+    else:
+      self._action_start = int(action_space.start)
+      action_fields, num_actions = {}, int(action_space.n)
     self._obs_dtype = (np.dtype(np.float32)
                        if np.issubdtype(observation_space.dtype, np.floating)
                        else np.dtype(observation_space.dtype))
     registered = gymnasium.spec(env_id).max_episode_steps if ':' not in env_id else None
     self.spec = env_lib.EnvSpec(
-        tuple(observation_space.shape), self._obs_dtype.type, int(action_space.n),
-        env_kwargs.get('max_episode_steps', registered))
+        tuple(observation_space.shape), self._obs_dtype.type, num_actions,
+        env_kwargs.get('max_episode_steps', registered), **action_fields)
     self._episode_return = np.zeros(self.num_envs, np.float32)
     self._episode_length = np.zeros(self.num_envs, np.int32)
     # Environments whose last step ended an episode: their next step is a reset step.
@@ -168,11 +186,33 @@ class GymVectorEnv(host_env.WrappedVectorEnv):
     return host_env.HostStep(
         timestep, np.full(n, np.nan, np.float32), np.zeros(n, np.int32))
 
+  def _checked(self, actions) -> np.ndarray:
+    """``actions`` as gymnasium takes them, after checking their shape and range."""
+    actions = np.asarray(actions)
+    if self.spec.action_shape:
+      shape = (self.num_envs,) + self.spec.action_shape
+      if actions.shape != shape or actions.dtype.kind != 'f':
+        raise ValueError(f'actions must be floats of shape {shape}, got dtype '
+                         f'{actions.dtype} shape {actions.shape}')
+      if not np.isfinite(actions).all():
+        raise ValueError('actions must be finite')
+      return np.clip(actions, self._low, self._high).astype(np.float32)
+    if actions.shape != (self.num_envs,) or actions.dtype.kind not in 'iu':
+      raise ValueError(
+          f'actions must be integers of shape ({self.num_envs},), got dtype '
+          f'{actions.dtype} shape {actions.shape}')
+    if actions.min() < 0 or actions.max() >= self.spec.num_actions:
+      raise ValueError(
+          f'actions must lie in [0, {self.spec.num_actions}), got min {actions.min()} '
+          f'max {actions.max()}')
+    return actions.astype(np.int64) + self._action_start
+
   def step(self, actions: np.ndarray) -> host_env.HostStep:
     """Steps every environment once.
 
     Args:
-      actions: ``[N]`` integers in ``[0, spec.num_actions)``. An environment whose
+      actions: ``[N]`` integers in ``[0, spec.num_actions)``, or ``[N, A]`` floats for
+        continuous actions (clipped to ``spec.action_bounds``). An environment whose
         previous step ended an episode ignores its action and resets.
 
     Returns:
@@ -190,17 +230,7 @@ class GymVectorEnv(host_env.WrappedVectorEnv):
       raise RuntimeError(
           'step() needs reset() first' if not self._closed else
           'step() called on a closed GymVectorEnv')
-    actions = np.asarray(actions)
-    if actions.shape != (self.num_envs,) or actions.dtype.kind not in 'iu':
-      raise ValueError(
-          f'actions must be integers of shape ({self.num_envs},), got dtype '
-          f'{actions.dtype} shape {actions.shape}')
-    if actions.min() < 0 or actions.max() >= self.spec.num_actions:
-      raise ValueError(
-          f'actions must lie in [0, {self.spec.num_actions}), got min {actions.min()} '
-          f'max {actions.max()}')
-    obs, reward, terminated, truncated, _ = self._env.step(
-        actions.astype(np.int64) + self._action_start)
+    obs, reward, terminated, truncated, _ = self._env.step(self._checked(actions))
     reset_step = self._pending_reset
     # On a reset step gymnasium reports reward 0 and neither flag; masked all the same,
     # so that a reset step can never end an episode or add to its return.

@@ -20,15 +20,8 @@ from core import optim
 from core import parallel
 from core.runtime import actor_learner
 from envs import host_registry
+from experiments import host_play
 from experiments import train as train_lib
-
-
-def _probe_env(config):
-  env = host_registry.make_host(config.env.name, num_envs=1, **config.env.kwargs.to_dict())
-  try:
-    return env.spec, getattr(env, 'frames_per_step', 1)
-  finally:
-    env.close()
 
 
 def frames_per_update(config, frames_per_step: int) -> int:
@@ -49,7 +42,7 @@ def build(config: ml_collections.ConfigDict, make_agent: Callable | None = None)
   ``config.agent.name``.
   """
   make_agent = make_agent or agent_registry.get(config.agent.name).make_agent
-  spec, frames_per_step = _probe_env(config)
+  spec, frames_per_step = host_play.probe_env(config)
   agent = make_agent(spec, config.agent)
   optimizer = optim.make_optimizer(config.optimizer, total_updates(config, frames_per_step))
   rt = config.runtime

@@ -1,27 +1,23 @@
 """Evaluation of a trained run: restore its parameters, play full episodes, record one.
 
-Works for both runtimes: on-device runs play their JAX environment, actor-learner runs
-play fresh host environments (full games: with Atari's life-loss episodes a return is
+Works for every RL runtime: on-device runs play their JAX environment, actor-learner and
+asynchronous runs play fresh host environments (full games: with Atari's life-loss episodes a return is
 counted once per game).
 """
 
 import json
 import pathlib
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
 import ml_collections
 import numpy as np
 
 from core import checkpoint as checkpoint_lib
-from envs import host_registry
 from experiments import actor_learner
+from experiments import async_workers
+from experiments import host_play
 from experiments import on_device
-
-
-class Evaluation(NamedTuple):
-  episode_returns: np.ndarray  # [num_episodes]
-  frames: list                 # observations of the first episode (if recorded)
 
 
 def load_config(workdir) -> ml_collections.ConfigDict:
@@ -38,52 +34,29 @@ def restore_params(config, workdir, make_agent: Callable | None = None):
     runtime = on_device.build(config, make_agent)
   elif config.runtime.name == 'actor_learner':
     runtime, _ = actor_learner.build(config, make_agent)
+  elif config.runtime.name == 'async':
+    _, template, _ = async_workers.build(config, make_agent)
+    return _restore(workdir, template).params, None
   else:
     raise ValueError(f'evaluation plays episodes of RL runs; {workdir} is a '
                      f'{config.runtime.name!r} run (its metrics hold its evaluation)')
-  template = runtime.init(jax.random.PRNGKey(config.seed))
+  restored = _restore(workdir, runtime.init(jax.random.PRNGKey(config.seed)))
+  # on-device states hold a LearnerState in .learner; the host runtimes' are one.
+  return getattr(restored, 'learner', restored).params, runtime
+
+
+def _restore(workdir, template):
   checkpointer = checkpoint_lib.Checkpointer(pathlib.Path(workdir) / 'checkpoints')
   try:
     if checkpointer.latest_step() is None:
       raise checkpoint_lib.CheckpointError(f'no checkpoint in {workdir}/checkpoints')
-    restored = checkpointer.restore(template)
-    # on-device states hold a LearnerState in .learner; the actor-learner's is one.
-    return getattr(restored, 'learner', restored).params, runtime
+    return checkpointer.restore(template)
   finally:
     checkpointer.close()
 
 
-def play_host(agent, params, config, *, num_episodes: int, seed: int,
-              record: bool = False, max_steps: int = 1_000_000) -> Evaluation:
-  """Plays ``num_episodes`` full games in parallel host environments, one game each."""
-  env = host_registry.make_host(config.env.name, num_envs=num_episodes,
-                                **config.env.kwargs.to_dict())
-  policy_step = jax.jit(agent.step)
-  returns = np.full((num_episodes,), np.nan)
-  frames = []
-  try:
-    step = env.reset(seed)
-    key, state_key = jax.random.split(jax.random.PRNGKey(seed))
-    timestep, state = step.timestep, agent.initial_state(params, state_key, num_episodes)
-    for _ in range(max_steps):
-      if record and np.isnan(returns[0]):
-        frames.append(np.asarray(timestep.observation[0]))
-      key, step_key = jax.random.split(key)
-      out = policy_step(params, step_key, timestep, state)
-      state = out.state
-      step = env.step(np.asarray(out.action))
-      timestep = step.timestep
-      ended = np.isnan(returns) & ~np.isnan(step.episode_return)
-      returns[ended] = step.episode_return[ended]
-      if not np.isnan(returns).any():
-        break
-  finally:
-    env.close()
-  return Evaluation(returns, frames)
-
-
 def evaluate(workdir, make_agent: Callable | None = None, *, num_episodes: int,
-             seed: int = 0, record: bool = False) -> Evaluation:
+             seed: int = 0, record: bool = False) -> host_play.Evaluation:
   """Restores the latest checkpoint of ``workdir`` and plays ``num_episodes``."""
   config = load_config(workdir)
   params, runtime = restore_params(config, workdir, make_agent)
@@ -94,9 +67,11 @@ def evaluate(workdir, make_agent: Callable | None = None, *, num_episodes: int,
       raise ValueError(f'on-device runs evaluate config.num_eval_episodes='
                        f'{config.num_eval_episodes} episodes; got num_episodes={num_episodes}')
     result = runtime.evaluate(params, jax.random.PRNGKey(seed))
-    return Evaluation(np.asarray(result.episode_return), [])
-  return play_host(runtime.agent, params, config, num_episodes=num_episodes, seed=seed,
-                   record=record)
+    return host_play.Evaluation(np.asarray(result.episode_return), [])
+  spec, _ = host_play.probe_env(config)
+  agent = host_play.evaluation_agent(config, spec, make_agent)
+  return host_play.play_host(agent, params, config, num_episodes=num_episodes, seed=seed,
+                             record=record)
 
 
 def write_animation(frames, path, *, fps: int = 30, scale: int = 3) -> str:

@@ -12,7 +12,8 @@ from what is committed under ``results/impala/runs/<run-name>/``:
 ``regenerate``; ``python scripts/reproduce_impala.py --regenerate_only`` rebuilds the table
 from the committed data alone. The functions of records and rows (``summarise_run``,
 ``render_table``, ...) are pure; ``load_run``/``render_outputs`` only read files; only
-``store_run``, ``regenerate`` and ``plot_run`` write.
+``store_run``, ``regenerate`` and ``plot_run`` write. The parts every results folder shares
+(storing a log, listing runs, the window mean, plots) are in ``experiments/results_store.py``.
 
 Definitions (the table's columns):
   window mean   the mean unclipped full-game score of the newest >= ``LAST_GAMES`` games at
@@ -27,16 +28,13 @@ A game without a target (``target`` null in run.json) shows "—" in the target 
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-import gzip
 import json
 import math
 import os
 import pathlib
-import shutil
-import tempfile
 from typing import Any, NamedTuple
 
-from core import metrics as metrics_lib
+from experiments import results_store
 
 # arXiv 1802.01561, Table C.1: single-game experts after 200M frames (up to 30 no-op
 # starts), the shallow (A3C) and deep (15-layer ResNet) nets.
@@ -47,21 +45,17 @@ PAPER_SCORES = {
 LAST_GAMES = 20
 ENV_FPS_RECORDS = 10  # env frames/s: the mean over the newest this many log records
 
-RUNS_DIRNAME = 'runs'
-METRICS_FILENAME = 'metrics.jsonl.gz'
-RUN_INFO_FILENAME = 'run.json'
-README_FILENAME = 'README.md'
-SUMMARY_FILENAME = 'summary.json'
+RUNS_DIRNAME = results_store.RUNS_DIRNAME
+METRICS_FILENAME = results_store.METRICS_FILENAME
+RUN_INFO_FILENAME = results_store.RUN_INFO_FILENAME
+README_FILENAME = results_store.README_FILENAME
+SUMMARY_FILENAME = results_store.SUMMARY_FILENAME
 REGENERATE_COMMAND = 'python scripts/reproduce_impala.py --regenerate_only'
 PLOT_KEYS = ('episode_return', 'env_fps', 'entropy')
 NONE = '—'
 
 
-class FinalEval(NamedTuple):
-  """The final policy's score over ``n`` full games."""
-  mean: float
-  std: float
-  n: int
+FinalEval = results_store.FinalEval  # the final policy's score over n full games
 
 
 class RunInfo(NamedTuple):
@@ -104,15 +98,13 @@ class Row(NamedTuple):
   summary: RunSummary
 
 
-class Outputs(NamedTuple):
-  readme: str
-  summary_json: str
+Outputs = results_store.Outputs
 
 
 # --- Reading and writing runs ------------------------------------------------------------
 
 
-read_metrics = metrics_lib.read_metrics  # reads .jsonl and .jsonl.gz alike
+read_metrics = results_store.read_metrics  # reads .jsonl and .jsonl.gz alike
 
 
 def run_name(game: str, variants: str, seed: int) -> str:
@@ -140,9 +132,8 @@ def info_to_json(info: RunInfo) -> dict[str, Any]:
 
 
 def info_from_json(data: Mapping[str, Any], source: str = RUN_INFO_FILENAME) -> RunInfo:
-  missing = [k for k in ('game', 'variants', 'seed', 'frame_budget', 'target') if k not in data]
-  if missing:
-    raise ValueError(f'{source}: missing {", ".join(missing)}')
+  results_store.require_fields(data, ('game', 'variants', 'seed', 'frame_budget', 'target'),
+                               source)
   final_eval = data.get('final_eval')
   if final_eval is not None:
     final_eval = FinalEval(float(final_eval['mean']), float(final_eval['std']),
@@ -163,69 +154,31 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
 def load_runs(results_dir: str | os.PathLike) -> list[Run]:
   """Every run under ``results_dir/runs/``, by name; a folder without run.json is skipped."""
-  runs_dir = pathlib.Path(results_dir) / RUNS_DIRNAME
-  if not runs_dir.is_dir():
-    return []
-  return [load_run(d) for d in sorted(runs_dir.iterdir())
-          if d.is_dir() and (d / RUN_INFO_FILENAME).exists()]
+  return [load_run(d) for d in results_store.run_dirs(results_dir)]
 
 
 def store_run(metrics_path: str | os.PathLike, results_dir: str | os.PathLike, name: str,
               info: RunInfo) -> pathlib.Path:
   """Copies a workdir's ``metrics.jsonl`` gzipped (deterministic bytes: no mtime, no file
   name) to ``results_dir/runs/<name>/`` and writes its ``run.json``. Returns that folder."""
-  run_dir = pathlib.Path(results_dir) / RUNS_DIRNAME / name
-  run_dir.mkdir(parents=True, exist_ok=True)
-  tmp = run_dir / (METRICS_FILENAME + '.tmp')
-  with open(metrics_path, 'rb') as src, open(tmp, 'wb') as raw:
-    with gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0) as dst:
-      shutil.copyfileobj(src, dst)
-  os.replace(tmp, run_dir / METRICS_FILENAME)
-  (run_dir / RUN_INFO_FILENAME).write_text(
-      json.dumps(info_to_json(info), indent=2) + '\n', encoding='utf-8')
+  run_dir = results_store.run_dir_of(results_dir, name)
+  results_store.store_metrics(metrics_path, run_dir)
+  results_store.write_run_info(run_dir, info_to_json(info))
   return run_dir
 
 
 # --- The figures --------------------------------------------------------------------------
 
 
-def drop_superseded(records: Sequence[Mapping[str, Any]], x: str = 'frames') -> list[dict]:
-  """Records with ``x``, without those a resume superseded.
-
-  A resumed run logs again the frames after its last checkpoint; the records of the
-  session that was cut off at or beyond the point it resumed from are dropped (as in
-  ``core.plots``, the run that continued wins), so no interval's games count twice.
-  """
-  kept: list[dict] = []
-  for record in records:
-    value = record.get(x)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-      continue
-    while kept and kept[-1][x] >= value:
-      kept.pop()
-    kept.append(dict(record))
-  return kept
+drop_superseded = results_store.drop_superseded
 
 
 def last_games_means(records: Sequence[Mapping[str, Any]],
                      last_games: int = LAST_GAMES) -> list[WindowMean]:
-  """The window mean at each record where the newest intervals hold >= ``last_games`` games.
-
-  Records without finished games (no ``episodes`` or ``episode_return``) add nothing.
+  """The window mean at each record where the newest intervals hold >= ``last_games`` games
+  (``results_store.last_episodes_means``, in games: an Atari episode here is a full game).
   """
-  episodes = [r for r in records
-              if r.get('episodes') and not math.isnan(r.get('episode_return', math.nan))]
-  out = []
-  for end in range(len(episodes)):
-    total, count = 0.0, 0
-    for record in reversed(episodes[:end + 1]):
-      total += record['episode_return'] * record['episodes']
-      count += int(record['episodes'])
-      if count >= last_games:
-        break
-    if count >= last_games:
-      out.append(WindowMean(int(episodes[end]['frames']), total / count, count))
-  return out
+  return [WindowMean(*w) for w in results_store.last_episodes_means(records, last_games)]
 
 
 def summarise_run(records: Sequence[Mapping[str, Any]], *, target: float | None,
@@ -238,8 +191,6 @@ def summarise_run(records: Sequence[Mapping[str, Any]], *, target: float | None,
   if target is not None:
     frames_to_target = next((w.frames for w in means if w.mean >= target), None)
     met = final is not None and final.mean >= target
-  fps = [r['env_fps'] for r in records[-ENV_FPS_RECORDS:]
-         if isinstance(r.get('env_fps'), (int, float)) and math.isfinite(r['env_fps'])]
   return RunSummary(
       frames=int(records[-1]['frames']) if records else 0,
       final_return=final.mean if final else None,
@@ -248,7 +199,7 @@ def summarise_run(records: Sequence[Mapping[str, Any]], *, target: float | None,
       target=target,
       frames_to_target=frames_to_target,
       met=met,
-      env_fps=sum(fps) / len(fps) if fps else None)
+      env_fps=results_store.recent_mean(records, 'env_fps', ENV_FPS_RECORDS))
 
 
 def summarise(run: Run) -> Row:
@@ -352,9 +303,8 @@ def summary_records(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 def render_outputs(results_dir: str | os.PathLike) -> Outputs:
   """README.md and summary.json as ``regenerate`` would write them; writes nothing."""
-  rows = [summarise(run) for run in load_runs(results_dir)]
-  return Outputs(render_readme(rows),
-                 json.dumps(summary_records(rows), indent=2, allow_nan=False) + '\n')
+  return results_store.render([summarise(run) for run in load_runs(results_dir)],
+                              render_readme, summary_records)
 
 
 def regenerate(results_dir: str | os.PathLike) -> str:
@@ -362,25 +312,10 @@ def regenerate(results_dir: str | os.PathLike) -> str:
 
   Returns the README text.
   """
-  results_dir = pathlib.Path(results_dir)
-  outputs = render_outputs(results_dir)
-  results_dir.mkdir(parents=True, exist_ok=True)
-  (results_dir / README_FILENAME).write_text(outputs.readme, encoding='utf-8')
-  (results_dir / SUMMARY_FILENAME).write_text(outputs.summary_json, encoding='utf-8')
-  return outputs.readme
+  return results_store.regenerate(results_dir, render_outputs)
 
 
 def plot_run(run_dir: str | os.PathLike, keys: Sequence[str] = PLOT_KEYS) -> list[str]:
   """Learning-curve PNGs of a committed run, drawn from its ``metrics.jsonl.gz`` into
   ``run_dir`` (the keys the log has; x: frames). Returns the paths written."""
-  from core import plots  # pylint: disable=g-import-not-at-top  (matplotlib: only when drawing)
-  run_dir = pathlib.Path(run_dir)
-  records = read_metrics(run_dir / METRICS_FILENAME)
-  present = [k for k in keys if any(k in r for r in records)]
-  if not present:
-    return []
-  with tempfile.TemporaryDirectory() as tmp:
-    path = pathlib.Path(tmp) / metrics_lib.METRICS_FILENAME
-    with gzip.open(run_dir / METRICS_FILENAME, 'rb') as src, open(path, 'wb') as dst:
-      shutil.copyfileobj(src, dst)
-    return plots.plot_metrics(path, run_dir, x='frames', keys=present)
+  return results_store.plot_run(run_dir, keys)

@@ -35,7 +35,9 @@ class Run(NamedTuple):
     session: ``state -> context manager`` yielding ``step(state) -> (state, metrics)``
       (the actor-learner's context starts and stops its actors).
     summarise: ``(window, elapsed_s) -> record`` for one log interval.
-    num_updates, updates_per_step, frames_per_update: the budget and its units.
+    num_updates, updates_per_step, frames_per_update: the budget and its units;
+      ``updates_per_step`` None where a step advances a varying number of updates
+      (the asynchronous workers), which ``update_of`` then reads from the state.
     unit: what ``frames_per_update`` counts (``frames``, ``examples``).
     progress_keys: record fields on the progress line.
     plot_keys: metrics drawn as PNGs at the end (those present).
@@ -47,7 +49,7 @@ class Run(NamedTuple):
   session: Callable[[Any], ContextManager[Callable]]
   summarise: Callable[[list, float], dict]
   num_updates: int
-  updates_per_step: int
+  updates_per_step: int | None
   frames_per_update: int
   unit: str
   progress_keys: Sequence[str]
@@ -92,7 +94,8 @@ def run(config: ml_collections.ConfigDict, workdir, build: Callable[[], Run], *,
       with spec.session(state) as step:
         result = loop.run(
             state, step=step, summarise=spec.summarise, start_update=start_update,
-            num_updates=spec.num_updates, updates_per_step=spec.updates_per_step,
+            num_updates=spec.num_updates, updates_per_step=spec.updates_per_step or 1,
+            update_of=spec.update_of if spec.updates_per_step is None else None,
             frames_per_update=spec.frames_per_update, unit=spec.unit,
             checkpointer=checkpointer,
             writer=writer, log_interval_s=config.log_interval_s,

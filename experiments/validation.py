@@ -11,7 +11,7 @@ from envs import registry as env_registry
 from envs import task_registry
 from experiments import models as model_registry
 
-RUNTIMES = ('on_device', 'actor_learner', 'supervised')  # experiments/experiment.py
+RUNTIMES = ('on_device', 'actor_learner', 'async', 'supervised')  # experiments/experiment.py
 
 
 def _validate_optimizer(config):
@@ -91,10 +91,24 @@ def _validate_actor_learner(config):
         f'config.runtime.batch_size: expected a multiple of (runtime.replay_ratio + 1) * '
         f'runtime.envs_per_actor = {step} (fresh unrolls come whole from the actors), got '
         f'{rt.batch_size}')
+  _validate_host_env(config)
+
+
+def _validate_host_env(config):
   try:
     host_registry.make_host(config.env.name, num_envs=1, **config.env.kwargs.to_dict()).close()
   except ValueError as e:
     raise config_lib.ConfigError(f'config.env: {e}') from e
+
+
+def _validate_async(config):
+  c = config_lib
+  for field in ('envs_per_worker', 'unroll_length'):
+    c.positive_int(config, f'runtime.{field}')
+  c.non_negative_int(config, 'runtime.num_workers')
+  c.one_of(config, 'runtime.backend', ('process', 'thread'))
+  c.require(config, 'runtime.deterministic', lambda x: isinstance(x, bool), 'a boolean')
+  _validate_host_env(config)
 
 
 def _validate_supervised(config):
@@ -124,5 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _validate_agent(config)
   if config.runtime.name == 'on_device':
     _validate_on_device(config)
+  elif config.runtime.name == 'async':
+    _validate_async(config)
   else:
     _validate_actor_learner(config)

@@ -58,6 +58,7 @@ from absl import flags
 
 from agents.actor_critic import loss as loss_lib
 from configs import impala_atari
+from experiments import bench_stats
 from core import types
 from experiments import actor_learner as actor_learner_exp
 from envs import host_registry
@@ -266,15 +267,7 @@ def measure_net(net, seconds, count_flops):
   return record
 
 
-def spread(values):
-  """``{"median", "min", "max", "samples"}`` of one figure's samples."""
-  values = [float(v) for v in values]
-  return {'median': float(np.median(values)), 'min': min(values), 'max': max(values),
-          'samples': values}
-
-
-def _ratios(numerators, denominators):
-  return [a / b for a, b in zip(numerators, denominators)]
+spread, _ratios = bench_stats.spread, bench_stats.ratios
 
 
 def summarise_net(samples):

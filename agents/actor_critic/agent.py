@@ -10,6 +10,7 @@ from agents import atari_torsos
 from agents import networks
 from agents.actor_critic import loss as loss_lib
 from agents.actor_critic import network as network_lib
+from agents.actor_critic import policies
 from core import agent as agent_lib
 from core import env as env_lib
 from core import recurrent
@@ -19,7 +20,7 @@ from core.nn import lstm
 class AgentState(NamedTuple):
   """The actor's recurrent state before an observation."""
   core: Any               # the recurrent core's state (``()`` when feed-forward)
-  prev_action: jax.Array  # [B] int32 action taken before the observation
+  prev_action: jax.Array  # [B] int32 (or [B, A] float32) action taken before the observation
 
 
 def make_torso(config: ml_collections.ConfigDict):
@@ -47,13 +48,30 @@ def make_network(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict,
   one ``config.core`` names."""
   core = core if core is not None else make_core(config)
   return network_lib.make_network(
-      spec.num_actions, make_torso(config), core,
+      policies.for_spec(spec), make_torso(config), core,
       prev_inputs=config.lstm_prev_inputs, remat=config.remat)
+
+
+def make_loss(network: network_lib.Network, policy: policies.Policy,
+              config: ml_collections.ConfigDict):
+  """The loss ``config.loss`` names: 'vtrace' (IMPALA) or 'nstep' (A3C)."""
+  common = dict(policy=policy, discount=config.discount, baseline_cost=config.baseline_cost,
+                entropy_cost=config.entropy_cost, reward_clip=config.reward_clip or None)
+  if config.loss == 'vtrace':
+    return loss_lib.make_vtrace_loss(
+        network, lambda_=config.lambda_, clip_rho_threshold=config.clip_rho_threshold,
+        clip_c_threshold=config.clip_c_threshold,
+        clip_pg_rho_threshold=config.clip_pg_rho_threshold, **common)
+  if config.loss == 'nstep':
+    return loss_lib.make_nstep_loss(network, **common)
+  raise ValueError(f"agent.loss: expected 'vtrace' or 'nstep', got {config.loss!r}")
 
 
 def make_agent(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict, *,
                core: recurrent.RecurrentCore | None = None) -> agent_lib.Agent:
-  """The actor-critic agent: V-trace loss, categorical policy.
+  """The actor-critic agent: a categorical policy for discrete actions or a Gaussian one
+  for continuous actions (``agents/actor_critic/policies.py``), with the V-trace (IMPALA)
+  or n-step (A3C) loss.
 
   Args:
     spec: the environment's interface.
@@ -62,20 +80,12 @@ def make_agent(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict, *,
       one ``config.core`` names.
   """
   network = make_network(spec, config, core)
-  loss = loss_lib.make_vtrace_loss(
-      network,
-      discount=config.discount,
-      baseline_cost=config.baseline_cost,
-      entropy_cost=config.entropy_cost,
-      lambda_=config.lambda_,
-      clip_rho_threshold=config.clip_rho_threshold,
-      clip_c_threshold=config.clip_c_threshold,
-      clip_pg_rho_threshold=config.clip_pg_rho_threshold,
-      reward_clip=config.reward_clip or None)
+  policy = policies.for_spec(spec)
+  loss = make_loss(network, policy, config)
 
   def initial_state(params, key, batch_size):
     return AgentState(network.initial_state(params, key, batch_size),
-                      jnp.zeros((batch_size,), jnp.int32))
+                      jnp.zeros((batch_size,) + policy.action_shape, policy.action_dtype))
 
   def step(params, key, timestep, state: AgentState):
     first = jnp.asarray(timestep.first)
@@ -83,10 +93,11 @@ def make_agent(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict, *,
         observation=timestep.observation,
         first=first,
         prev_reward=jnp.where(first, 0.0, timestep.reward).astype(jnp.float32),
-        prev_action=jnp.where(first, 0, state.prev_action))
+        prev_action=jnp.where(first.reshape(first.shape + (1,) * len(policy.action_shape)),
+                              0, state.prev_action))
     output, core = network.step(params, inputs, state.core)
-    action = jax.random.categorical(key, output.logits).astype(jnp.int32)
-    extras = loss_lib.ActorExtras(output.logits, inputs.prev_reward, inputs.prev_action)
+    action = policy.sample(key, output.policy)
+    extras = loss_lib.ActorExtras(output.policy, inputs.prev_reward, inputs.prev_action)
     return agent_lib.StepOutput(action, extras, AgentState(core, action))
 
   return agent_lib.Agent(

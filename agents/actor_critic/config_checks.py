@@ -15,6 +15,7 @@ def validate(config, prefix: str = 'agent') -> None:
   c.one_of(config, f'{prefix}.activation', networks.ACTIVATIONS)
   c.one_of(config, f'{prefix}.core', ('none', 'lstm'))
   c.positive_int(config, f'{prefix}.lstm_size')
+  c.one_of(config, f'{prefix}.loss', ('vtrace', 'nstep'))
   c.in_range(config, f'{prefix}.discount', 0.0, 1.0)
   c.non_negative_number(config, f'{prefix}.baseline_cost')
   c.non_negative_number(config, f'{prefix}.entropy_cost')

@@ -1,8 +1,10 @@
 """The actor-critic network as pure functions: torso -> optional recurrent core -> heads.
 
 With ``prev_inputs`` the recurrent core also sees the previous reward (clipped to
-[-1, 1]) and the one-hot previous action, as in IMPALA's LSTM agent; both are zero at
-an episode's first step.
+[-1, 1]) and the previous action (one-hot for discrete actions, the vector itself for
+continuous ones), as in IMPALA's LSTM agent; both are zero at an episode's first step.
+The head is the policy's (``agents/actor_critic/policies.py``): categorical logits or a
+Gaussian's mean and variance, and a value.
 """
 
 from typing import Any, Callable, NamedTuple
@@ -11,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from agents import networks
+from agents.actor_critic import policies
 from core import recurrent
 
 
@@ -20,11 +22,11 @@ class NetInputs(NamedTuple):
   observation: Any
   first: jax.Array        # bool: the observation starts an episode
   prev_reward: jax.Array  # float: reward received on arriving at the observation
-  prev_action: jax.Array  # int: action taken before the observation
+  prev_action: jax.Array  # action taken before the observation
 
 
 class NetOutput(NamedTuple):
-  logits: jax.Array  # [..., A]
+  policy: Any        # the distribution's parameters (logits [..., A], or GaussianParams)
   value: jax.Array   # [...]
 
 
@@ -44,7 +46,7 @@ class Network(NamedTuple):
   step: Callable[..., tuple[NetOutput, Any]]
 
 
-def make_network(num_actions: int,
+def make_network(policy: policies.Policy,
                  torso: nn.Module,
                  core: recurrent.RecurrentCore | None = None,
                  *,
@@ -52,7 +54,7 @@ def make_network(num_actions: int,
                  remat: bool = False) -> Network:
   """Composes a torso, an optional recurrent core (any ``core.recurrent.RecurrentCore``:
   an LSTM, a memory model) and a policy/value head."""
-  head = networks.PolicyValueHead(num_actions)
+  head = policy.head
 
   def initial_state(params, key, batch_size):
     return () if core is None else core.initial_state(params['core'], key, batch_size)
@@ -62,7 +64,11 @@ def make_network(num_actions: int,
       return embedding
     not_first = 1.0 - inputs.first.astype(jnp.float32)
     reward = jnp.clip(inputs.prev_reward, -1.0, 1.0) * not_first
-    action = jax.nn.one_hot(inputs.prev_action, num_actions) * not_first[..., None]
+    if policy.action_shape:
+      action = inputs.prev_action * not_first[..., None]
+    else:
+      num_actions = policy.head.num_actions
+      action = jax.nn.one_hot(inputs.prev_action, num_actions) * not_first[..., None]
     return jnp.concatenate([embedding, reward[..., None], action], axis=-1)
 
   def init(key, observation):
@@ -72,7 +78,8 @@ def make_network(num_actions: int,
     embedding = torso.apply(params['torso'], observation)
     if core is not None:
       zeros = jnp.zeros((batch_size,))
-      inputs = NetInputs(observation, zeros.astype(bool), zeros, zeros.astype(jnp.int32))
+      prev_action = jnp.zeros((batch_size,) + policy.action_shape, policy.action_dtype)
+      inputs = NetInputs(observation, zeros.astype(bool), zeros, prev_action)
       embedding = core_inputs(embedding, inputs)
       init_key, state_key = jax.random.split(core_key)
       params['core'] = core.init(init_key, embedding)
@@ -91,8 +98,8 @@ def make_network(num_actions: int,
       embedding, state = recurrent.unroll(
           core, params['core'], state, core_inputs(embedding, inputs), inputs.first,
           remat=remat)
-    logits, value = head.apply(params['head'], embedding)
-    return NetOutput(logits, value), state
+    policy_params, value = head.apply(params['head'], embedding)
+    return NetOutput(policy_params, value), state
 
   def step(params, inputs: NetInputs, state):
     output, state = unroll(params, jax.tree.map(lambda x: x[None], inputs), state)

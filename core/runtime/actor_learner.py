@@ -21,7 +21,6 @@ in short slices so they notice it, and an actor that raises stops the run and ha
 exception re-raised by the learner (``ActorError``) instead of leaving it waiting.
 """
 
-import dataclasses
 import queue
 import threading
 import time
@@ -37,6 +36,7 @@ from core import host_env
 from core import learner as learner_lib
 from core import parallel
 from core import types
+from core.runtime import host_rollout
 from core.runtime import replay as replay_lib
 
 _POLL_S = 0.05  # how often blocked queue operations look at the stop event
@@ -50,28 +50,6 @@ class Unroll(NamedTuple):
   trajectory: types.Trajectory  # numpy, [T(+1), N, ...]
   behaviour_version: int        # the parameter version that acted
   actor_id: int
-
-
-@dataclasses.dataclass
-class ActorStats:
-  """Counters an actor updates and the driver reads (under ``lock``)."""
-  lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-  env_steps: int = 0
-  queue_wait_s: float = 0.0
-  inference_s: float = 0.0
-  env_s: float = 0.0
-  episode_returns: list = dataclasses.field(default_factory=list)
-  episode_lengths: list = dataclasses.field(default_factory=list)
-
-  def drain(self):
-    """Returns and resets the counters gathered since the last call."""
-    with self.lock:
-      out = dict(env_steps=self.env_steps, queue_wait_s=self.queue_wait_s,
-                 inference_s=self.inference_s, env_s=self.env_s,
-                 episode_returns=self.episode_returns, episode_lengths=self.episode_lengths)
-      self.env_steps, self.queue_wait_s, self.inference_s, self.env_s = 0, 0.0, 0.0, 0.0
-      self.episode_returns, self.episode_lengths = [], []
-    return out
 
 
 class ParameterStore:
@@ -101,7 +79,7 @@ class Actor(threading.Thread):
     self.actor_id, self._make_env, self._policy_step = actor_id, make_env, policy_step
     self._initial_state, self._store, self._queue = initial_state, store, trajectories
     self._stop_event, self._unroll_length, self._seed = stop, unroll_length, seed
-    self.stats = ActorStats()
+    self.stats = host_rollout.RolloutStats()
     self.error: BaseException | None = None
 
   def run(self):
@@ -126,53 +104,12 @@ class Actor(threading.Thread):
   def _loop(self):
     env = self._make_env()
     try:
-      n, T = env.num_envs, self._unroll_length
-      step = env.reset(self._seed)
-      timestep = step.timestep
-      key, state_key = jax.random.split(jax.random.PRNGKey(self._seed))
-      state = self._initial_state(self._store.latest()[0], state_key, n)
+      rollout = host_rollout.HostRollout(
+          env, self._policy_step, self._initial_state, self._store.latest()[0],
+          seed=self._seed, stats=self.stats)
       while not self._stop_event.is_set():
         params, version = self._store.latest()
-        start_state = jax.device_get(state)
-        observations, firsts, lasts, actions, rewards, discounts, extras = (
-            [], [], [], [], [], [], [])
-        for _ in range(T):
-          key, step_key = jax.random.split(key)
-          t0 = time.monotonic()
-          out = self._policy_step(params, step_key, timestep, state)
-          action, state = np.asarray(out.action), out.state
-          t1 = time.monotonic()
-          step = env.step(action)
-          t2 = time.monotonic()
-          observations.append(timestep.observation)
-          firsts.append(timestep.first)
-          lasts.append(timestep.last)
-          actions.append(action)
-          extras.append(out.extras)
-          nxt = step.timestep
-          rewards.append(nxt.reward)
-          discounts.append(types.transition_discount(nxt))
-          timestep = nxt
-          ended = ~np.isnan(step.episode_return)
-          with self.stats.lock:
-            self.stats.env_steps += n
-            self.stats.inference_s += t1 - t0
-            self.stats.env_s += t2 - t1
-            if ended.any():
-              self.stats.episode_returns.extend(step.episode_return[ended].tolist())
-              self.stats.episode_lengths.extend(step.episode_length[ended].tolist())
-        observations.append(timestep.observation)
-        firsts.append(timestep.first)
-        lasts.append(timestep.last)
-        trajectory = types.Trajectory(
-            observation=np.stack(observations),
-            first=np.stack(firsts),
-            last=np.stack(lasts),
-            action=np.stack(actions),
-            reward=np.stack(rewards).astype(np.float32),
-            discount=np.stack(discounts).astype(np.float32),
-            behaviour_extras=jax.tree.map(lambda *x: np.stack(x), *jax.device_get(extras)),
-            agent_state=start_state)
+        trajectory = rollout.unroll(params, self._unroll_length)
         if not self._put(Unroll(trajectory, version, self.actor_id)):
           return
     finally:
@@ -334,7 +271,7 @@ class ActorLearner:
     if learner_mesh is not None:
       parallel.check_divisible(batch_size, learner_mesh, 'batch_size')
     self.learner_mesh = learner_mesh
-    self.policy_step = jax.jit(agent.step)
+    self.policy_step = agent.step  # jitted by the actors' rollouts
     self.update = jax.jit(self._update)
 
   def init(self, key) -> learner_lib.LearnerState:

@@ -46,6 +46,7 @@ def run(state: Any,
         log_interval_s: float,
         progress_keys: Sequence[str] = (),
         stop: threading.Event | None = None,
+        update_of: Callable[[Any], int] | None = None,
         finish: Callable[[Any], dict] | None = None,
         print_fn: Callable[[str], None] = print) -> LoopResult:
   """Runs ``step`` from ``start_update`` until ``num_updates`` or ``stop``.
@@ -67,6 +68,9 @@ def run(state: Any,
     log_interval_s: seconds between records.
     progress_keys: record fields shown on the progress line when present.
     stop: when set, the loop ends after the step in flight.
+    update_of: ``state -> updates it holds``, for runtimes whose steps advance a varying
+      number of updates (the asynchronous workers); ``updates_per_step`` counts
+      otherwise.
     finish: ``state -> metrics`` run once the budget is spent (not on a stop); its
       metrics join the last record and ``LoopResult.final_metrics``.
     print_fn: where progress lines go.
@@ -89,7 +93,7 @@ def run(state: Any,
   stopped = lambda: stop is not None and stop.is_set()
   while update < num_updates and not stopped():
     state, metrics = step(state)
-    update += updates_per_step
+    update = update + updates_per_step if update_of is None else update_of(state)
     window.append(metrics)
     now = time.monotonic()
     if update >= num_updates:

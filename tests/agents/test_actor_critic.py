@@ -6,6 +6,7 @@ import numpy as np
 
 from agents.actor_critic import agent as agent_lib
 from agents.actor_critic import loss as loss_lib
+from agents.actor_critic import policies
 from configs import actor_critic as configs
 from core import env as env_lib
 from core import types
@@ -46,7 +47,7 @@ def _trajectory(spec, agent_state, key):
       reward=jax.random.normal(keys[2], (T, B)).at[2, 0].set(0.0),
       discount=jnp.ones((T, B)).at[2, 1].set(0.0).at[2, 0].set(0.0),
       behaviour_extras=loss_lib.ActorExtras(
-          logits=jax.random.normal(keys[3], (T, B, spec.num_actions)),
+          policy=jax.random.normal(keys[3], (T, B, spec.num_actions)),
           prev_reward=jax.random.normal(keys[4], (T, B)) * (1 - first[:T]),
           prev_action=jax.random.randint(keys[5], (T, B), 0, spec.num_actions) * (1 - first[:T])),
       agent_state=agent_state)
@@ -65,10 +66,10 @@ def _check_loss_matches_numpy(core, prev_inputs=False):
   loss, metrics = jax.jit(agent.loss)(params, traj, jax.random.PRNGKey(2))
 
   out, _ = network.unroll(params, loss_lib.unroll_inputs(traj), traj.agent_state.core)
-  logits = np.asarray(out.logits, np.float64)
+  logits = np.asarray(out.policy, np.float64)
   values = np.asarray(out.value, np.float64)
   log_pi = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
-  mu = np.asarray(traj.behaviour_extras.logits, np.float64)
+  mu = np.asarray(traj.behaviour_extras.policy, np.float64)
   log_mu = mu - np.log(np.sum(np.exp(mu), -1, keepdims=True))
   a = np.asarray(traj.action)
   pick = lambda lp: np.take_along_axis(lp[:T], a[..., None], -1)[..., 0]
@@ -131,7 +132,7 @@ def test_learner_recomputes_exactly_what_the_actor_computed():
   assert bool(jnp.any(traj.first[1:]))  # the unroll crosses episode boundaries
   network = agent_lib.make_network(env.spec, config)
   out, _ = network.unroll(params, loss_lib.unroll_inputs(traj), start_state.core)
-  np.testing.assert_allclose(out.logits[:-1], extras.logits, atol=1e-5)
+  np.testing.assert_allclose(out.policy[:-1], extras.policy, atol=1e-5)
   _, metrics = agent.loss(params, traj)
   np.testing.assert_allclose(metrics['mean_rho'], 1.0, atol=1e-5)
 
@@ -148,5 +149,49 @@ def test_lstm_step_resets_state_at_episode_start():
                       jnp.zeros(2, bool))
   _, extras, _ = agent.step(params, jax.random.PRNGKey(1), ts, state)
   _, fresh, _ = agent.step(params, jax.random.PRNGKey(1), ts, fresh_state)
-  np.testing.assert_allclose(extras.logits[0], fresh.logits[0], atol=1e-6)
-  assert not np.allclose(extras.logits[1], fresh.logits[1])
+  np.testing.assert_allclose(extras.policy[0], fresh.policy[0], atol=1e-6)
+  assert not np.allclose(extras.policy[1], fresh.policy[1])
+
+
+def _fixed_output_network(logits, values):
+  """A network whose unroll returns the given logits and values (held in params)."""
+  from agents.actor_critic import network as network_lib  # pylint: disable=import-outside-toplevel
+  unroll = lambda params, inputs, state: (
+      network_lib.NetOutput(params['logits'], params['value']), state)
+  return network_lib.Network(init=None, initial_state=None, unroll=unroll, step=None), {
+      'logits': jnp.asarray(logits), 'value': jnp.asarray(values)}
+
+
+def test_nstep_loss_targets_are_the_segment_returns():
+  """A3C: each step's value target is its longest n-step return in the segment
+  (0 past a termination, the bootstrap V(x_T) otherwise), written out by hand."""
+  T, gamma = 4, 0.9
+  values = np.array([[0.5], [1.0], [-1.0], [2.0], [3.0]], np.float32)  # V(x_0..x_4)
+  rewards = np.array([[1.0], [0.0], [2.0], [1.0]], np.float32)
+  discount = np.array([[1.0], [0.0], [1.0], [1.0]], np.float32)  # x_1 -> x_2 terminates
+  network, params = _fixed_output_network(np.zeros((T + 1, 1, 2), np.float32), values)
+  loss = loss_lib.make_nstep_loss(network, policy=policies.categorical(2), discount=gamma,
+                                  baseline_cost=1.0, entropy_cost=0.0)
+  zeros = np.zeros((T, 1), np.float32)
+  trajectory = types.Trajectory(
+      observation=np.zeros((T + 1, 1, 1), np.float32), first=np.zeros((T + 1, 1), bool),
+      last=np.zeros((T + 1, 1), bool), action=np.zeros((T, 1), np.int32), reward=rewards,
+      discount=discount,
+      behaviour_extras=loss_lib.ActorExtras(np.zeros((T, 1, 2), np.float32), zeros,
+                                            zeros.astype(np.int32)),
+      agent_state=agent_lib.AgentState((), np.zeros((1,), np.int32)))
+  # G_3 = r_3 + γ V(x_4); G_2 = r_2 + γ G_3; G_1 = r_1 (terminates); G_0 = r_0 + γ G_1.
+  g3 = 1.0 + gamma * 3.0
+  g2 = 2.0 + gamma * g3
+  g1 = 0.0
+  g0 = 1.0 + gamma * g1
+  expected = np.array([g0, g1, g2, g3])
+  # With baseline cost 1 the loss's gradient in V(x_t) is V(x_t) − G_t (the policy term
+  # holds its advantage fixed and the logits are uniform).
+  grads = jax.grad(lambda p: loss(p, trajectory)[0])(params)
+  targets = values[:T, 0] - np.asarray(grads['value'])[:T, 0]
+  np.testing.assert_allclose(targets, expected, rtol=1e-6)
+  assert float(grads['value'][T, 0]) == 0.0  # the bootstrap value gets no gradient
+  _, metrics = loss(params, trajectory)
+  advantages = expected - values[:T, 0]
+  np.testing.assert_allclose(metrics['pg_loss'], np.log(2.0) * advantages.sum(), rtol=1e-5)

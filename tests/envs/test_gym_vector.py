@@ -166,8 +166,8 @@ def test_bad_actions_and_order():
 
 
 def test_unsupported_and_unknown_envs():
-  with pytest.raises(ValueError, match='needs Discrete'):
-    gym_vector.GymVectorEnv(env_id='Pendulum-v1', num_envs=1)
+  with pytest.raises(ValueError, match='needs a Box'):
+    gym_vector.GymVectorEnv(env_id='Blackjack-v1', num_envs=1)  # a Tuple observation
   with pytest.raises(ValueError, match=r"'CartPol-v1'.*argument env_id.*CartPole-v1"):
     gym_vector.GymVectorEnv(env_id='CartPol-v1', num_envs=1)
   with pytest.raises(ValueError, match='num_envs'):
@@ -186,3 +186,23 @@ def test_registry_builds_gym_by_name():
     host_registry.make_host('gym/CartPol-v1', num_envs=1)
   with pytest.raises(ValueError, match=r'unknown argument\(s\) game;.*env_kwargs'):
     host_registry.make_host('gym/CartPole-v1', num_envs=1, game='pong')
+
+
+def test_continuous_actions_are_clipped_to_the_bounds():
+  env = gym_vector.GymVectorEnv(env_id='Pendulum-v1', num_envs=2)
+  assert env.spec.num_actions == 0 and env.spec.action_shape == (1,)
+  assert env.spec.action_bounds == ((-2.0,), (2.0,))
+  twin = gym_vector.GymVectorEnv(env_id='Pendulum-v1', num_envs=2)
+  env.reset(seed=5)
+  twin.reset(seed=5)
+  # An action beyond the bounds plays as the bound itself.
+  wild = env.step(np.array([[7.5], [-0.5]], np.float32))
+  clipped = twin.step(np.array([[2.0], [-0.5]], np.float32))
+  np.testing.assert_array_equal(wild.timestep.observation, clipped.timestep.observation)
+  np.testing.assert_array_equal(wild.timestep.reward, clipped.timestep.reward)
+  with pytest.raises(ValueError, match=r'floats of shape \(2, 1\)'):
+    env.step(np.array([0, 1]))
+  with pytest.raises(ValueError, match='finite'):
+    env.step(np.array([[np.nan], [0.0]], np.float32))
+  env.close()
+  twin.close()

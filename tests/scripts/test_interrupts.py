@@ -28,6 +28,8 @@ def _start(config, workdir):
     ('configs/actor_critic.py:cartpole', signal.SIGINT, 130),
     ('configs/actor_critic.py:cartpole', signal.SIGTERM, 143),
     ('configs/actor_critic.py:cartpole_host', signal.SIGINT, 130),
+    ('configs/a3c.py:cartpole', signal.SIGINT, 130),
+    ('configs/a3c.py:cartpole', signal.SIGTERM, 143),
 ])
 def test_signal_saves_the_last_update_and_says_how_to_resume(tmp_path, config, signum, code):
   proc = _start(config, tmp_path)
