@@ -28,6 +28,21 @@ from core import types
 from core import env as env_lib
 
 
+def check_discrete_actions(actions, num_envs: int, num_actions: int) -> np.ndarray:
+  """``actions`` as an array, after checking they are ``[num_envs]`` integers in
+  ``[0, num_actions)``; raises ``ValueError`` saying what was expected otherwise."""
+  actions = np.asarray(actions)
+  if actions.shape != (num_envs,) or actions.dtype.kind not in 'iu':
+    raise ValueError(
+        f'actions must be integers of shape ({num_envs},), got dtype '
+        f'{actions.dtype} shape {actions.shape}')
+  if actions.min() < 0 or actions.max() >= num_actions:
+    raise ValueError(
+        f'actions must lie in [0, {num_actions}), got min {actions.min()} '
+        f'max {actions.max()}')
+  return actions
+
+
 class HostStep(NamedTuple):
   """One batched step of a host vector environment.
 

@@ -244,15 +244,7 @@ class AtariVectorEnv(host_env.WrappedVectorEnv):
       raise RuntimeError(
           'step() needs reset() first' if not self._closed else
           'step() called on a closed AtariVectorEnv')
-    actions = np.asarray(actions)
-    if actions.shape != (self.num_envs,) or actions.dtype.kind not in 'iu':
-      raise ValueError(
-          f'actions must be integers of shape ({self.num_envs},), got dtype '
-          f'{actions.dtype} shape {actions.shape}')
-    if actions.min() < 0 or actions.max() >= self.spec.num_actions:
-      raise ValueError(
-          f'actions must lie in [0, {self.spec.num_actions}), got min {actions.min()} '
-          f'max {actions.max()}')
+    actions = host_env.check_discrete_actions(actions, self.num_envs, self.spec.num_actions)
     obs, reward, terminated, truncated, info = self._env.step(
         actions.astype(np.int32, copy=False))
 

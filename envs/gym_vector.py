@@ -197,14 +197,7 @@ class GymVectorEnv(host_env.WrappedVectorEnv):
       if not np.isfinite(actions).all():
         raise ValueError('actions must be finite')
       return np.clip(actions, self._low, self._high).astype(np.float32)
-    if actions.shape != (self.num_envs,) or actions.dtype.kind not in 'iu':
-      raise ValueError(
-          f'actions must be integers of shape ({self.num_envs},), got dtype '
-          f'{actions.dtype} shape {actions.shape}')
-    if actions.min() < 0 or actions.max() >= self.spec.num_actions:
-      raise ValueError(
-          f'actions must lie in [0, {self.spec.num_actions}), got min {actions.min()} '
-          f'max {actions.max()}')
+    actions = host_env.check_discrete_actions(actions, self.num_envs, self.spec.num_actions)
     return actions.astype(np.int64) + self._action_start
 
   def step(self, actions: np.ndarray) -> host_env.HostStep:
