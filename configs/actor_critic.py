@@ -44,6 +44,8 @@ def agent_config() -> ml_collections.ConfigDict:
   config.agent.clip_c_threshold = 1.0
   config.agent.clip_pg_rho_threshold = 1.0
   config.agent.reward_clip = 0.0  # 0: no clipping
+  # Rewards are multiplied by this (then clipped) in the loss; returns are reported unscaled.
+  config.agent.reward_scale = 1.0
   return config.agent
 
 

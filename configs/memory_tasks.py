@@ -1,15 +1,23 @@
 """Memory models on algorithmic tasks, trained by the supervised runtime.
 
 Variants (``--config=configs/memory_tasks.py:VARIANTS``, comma-separated, in order):
-  lstm_copy (default)  an LSTM (256) on the copy task: 8-bit vectors, lengths 1-10.
-      python scripts/run.py --config=configs/memory_tasks.py:lstm_copy --workdir=runs/copy
-      2 CPU cores. Not yet measured at this budget: the memory models' reproduction
-      (results/memory/, to come) will state the cost it reaches. A test trains a small
-      LSTM on lengths 1-3 to under half the chance cost in 500 updates.
+  <core>_<task>        a memory core on a task, e.g. sam_copy, dnc_recall, ntm_sort:
+                       cores lstm, ntm, dnc, dam, sam (memory/cores.py); tasks
+                       copy (8-bit vectors, lengths 1-10), recall (associative recall,
+                       2-6 items of 3 six-bit vectors), sort (priority sort, 20 inputs,
+                       the 16 highest out).
+      python scripts/run.py --config=configs/memory_tasks.py:sam_copy --workdir=runs/sam_copy
+  lstm_copy (default)  an LSTM (256) on copy. A test trains a small LSTM on lengths 1-3 to
+                       under half the chance cost in 500 updates.
+  curriculum           after a task: its lengths under the SAM paper's exponential
+                       curriculum (envs/curriculum.py), level 1 doubling up to 64.
   smoke                a few updates of a tiny run (tests).
 
+The memory cores use the SAM paper's set-up: an LSTM controller of 100 units, words of
+32, 4 read heads, K = 4 rows per head for SAM; 128 rows for these small tasks.
+
 Training: Adam 1e-4 as the SAM paper's copy experiments (Rae et al. 2016, §4), batches of
-16 sequences, global-norm clip 10. The cost is the sigmoid cross-entropy of the copied
+16 sequences, global-norm clip 10. The cost is the sigmoid cross-entropy of the target
 bits in bits per sequence; ``bit_errors_per_sequence`` counts wrong bits.
 """
 
@@ -32,8 +40,11 @@ def _base() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'sequence'
-  config.model.core = 'lstm'
-  config.model.lstm_size = 256
+  config.model.core = 'lstm'      # memory/cores.py: lstm | ntm | dnc | dam | sam
+  config.model.lstm_size = 256    # the controller's units
+  config.model.memory = ml_collections.ConfigDict(
+      {'num_rows': 128, 'word_size': 32, 'num_reads': 4, 'k': 4,
+       'index': 'exact'})  # SAM's row finder: exact | lsh (memory/index.py)
 
   config.optimizer = common.optimizer_config()
   config.optimizer.name = 'adam'
@@ -54,9 +65,55 @@ def _lstm_copy(config):
   return config
 
 
+# Each task's data block (envs/task_registry.py) and its curriculum's.
+_TASKS = {
+    'copy': ('copy', {'batch_size': 16, 'bits': 8, 'min_length': 1, 'max_length': 10}),
+    'recall': ('associative_recall', {'batch_size': 16, 'bits': 6, 'item_length': 3,
+                                      'min_items': 2, 'max_items': 6}),
+    'sort': ('priority_sort', {'batch_size': 16, 'bits': 8, 'min_length': 20,
+                               'max_length': 20, 'num_outputs': 16}),
+}
+_CURRICULA = {
+    'copy': {'batch_size': 16, 'bits': 8, 'initial_level': 1, 'max_level': 64},
+    'associative_recall': {'batch_size': 16, 'bits': 6, 'item_length': 3,
+                           'initial_level': 2, 'max_level': 64},
+    'priority_sort': {'batch_size': 16, 'bits': 8, 'num_outputs': 16, 'initial_level': 1,
+                      'max_level': 64},
+}
+_CORES = ('lstm', 'ntm', 'dnc', 'dam', 'sam')
+
+
+def _core_on_task(core, task):
+  def apply(config):
+    config.model.core = core
+    if core != 'lstm':
+      config.model.lstm_size = 100
+    config.data.name, kwargs = _TASKS[task]
+    config.data.kwargs = ml_collections.ConfigDict(kwargs)
+    return config
+  return apply
+
+
+def _curriculum(config):
+  if config.data.name not in _CURRICULA:
+    raise ValueError(f'configs/memory_tasks.py: curriculum: no curriculum for task '
+                     f'{config.data.name!r}; expected one of {sorted(_CURRICULA)}')
+  kwargs = dict(_CURRICULA[config.data.name], batch_size=config.data.kwargs.batch_size)
+  config.data.name += '_curriculum'
+  config.data.kwargs = ml_collections.ConfigDict(kwargs)
+  return config
+
+
 def _smoke(config):
   config.model.lstm_size = 16
-  config.data.kwargs.max_length = 4
+  config.model.memory.num_rows = 8
+  config.model.memory.word_size = 4
+  config.model.memory.num_reads = 2
+  config.model.memory.k = 2
+  for field, small in (('max_length', 4), ('min_length', 1), ('max_items', 3),
+                       ('min_items', 2), ('num_outputs', 2), ('max_level', 4)):
+    if field in config.data.kwargs:
+      config.data.kwargs[field] = small
   config.runtime.updates_per_call = 2
   config.runtime.num_eval_batches = 2
   config.total_examples = 4 * 2 * config.data.kwargs.batch_size
@@ -67,6 +124,9 @@ def _smoke(config):
 
 VARIANTS = {
     'lstm_copy': _lstm_copy,
+    **{f'{core}_{task}': _core_on_task(core, task) for core in _CORES for task in _TASKS
+       if (core, task) != ('lstm', 'copy')},
+    'curriculum': _curriculum,
     'smoke': _smoke,
 }
 

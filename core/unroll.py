@@ -37,6 +37,35 @@ def reset_rows(first: jax.Array, reset_state: PyTree, state: PyTree) -> PyTree:
                       lambda: state)
 
 
+def blend_rows(first: jax.Array, reset_state: PyTree, state: PyTree) -> PyTree:
+  """``reset_where`` whose backward pass keeps only the ``[B]`` mask.
+
+  A select keeps its predicate broadcast to the leaf's shape for the backward pass: for a
+  memory of N×W per row that is a state-sized mask per step. Here a floating leaf is
+  ``keep · state + (1 − keep) · reset`` with ``keep`` a per-row scale (a batched product,
+  whose backward needs only ``keep``); other leaves carry no gradient and use a select.
+  The states must be finite (``0 · inf`` is NaN).
+  """
+  keep = jnp.logical_not(first)
+
+  def blend(r, s):
+    if not jnp.issubdtype(s.dtype, jnp.inexact):
+      mask = jnp.reshape(keep, keep.shape + (1,) * (s.ndim - keep.ndim))
+      return jnp.where(mask, s, r)
+    k = keep.astype(s.dtype)
+    return jnp.einsum('b,b...->b...', k, s) + jnp.einsum('b,b...->b...', 1 - k, r)
+
+  return jax.tree.map(blend, reset_state, state)
+
+
+def reset_large_rows(first: jax.Array, reset_state: PyTree, state: PyTree) -> PyTree:
+  """``blend_rows`` under ``lax.cond``: the reset for cores with large states (memories),
+  which costs nothing on steps where no row starts and keeps O(B) per step for the
+  backward pass."""
+  return jax.lax.cond(jnp.any(first), lambda: blend_rows(first, reset_state, state),
+                      lambda: state)
+
+
 def _check_time_major(inputs, first):
   first = jnp.asarray(first)
   if first.ndim < 1:

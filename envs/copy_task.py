@@ -12,6 +12,7 @@ longest allowed sequence::
 with ``T = 2 * max_length + 1`` and each row's length ``L ~ U{min_length, max_length}``.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -27,18 +28,28 @@ class SequenceBatch(NamedTuple):
   mask: jax.Array     # [T, B] float32: 1 where the target is scored
 
 
-def _check(name, value, minimum):
+def check_int(name: str, value, minimum: int) -> None:
+  """Raises ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``."""
   if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
     raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
 
 
-def sample(key: jax.Array, *, batch_size: int, bits: int, min_length: int,
-           max_length: int) -> SequenceBatch:
-  """One batch of copy sequences (see the module docstring)."""
-  vectors_key, length_key = jax.random.split(key)
+# Jitted so that an eager caller compiles once, not op by op; a jitted caller inlines it.
+@functools.partial(jax.jit, static_argnames=('bits', 'max_length'))
+def sample_with_lengths(key: jax.Array, lengths: jax.Array, *, bits: int,
+                        max_length: int) -> SequenceBatch:
+  """Copy sequences of the given lengths, padded to ``T = 2 * max_length + 1``.
+
+  Args:
+    key: the vectors' key.
+    lengths: ``[B]`` int32 in ``[1, max_length]``; may be traced (a curriculum draws
+      them), since only ``max_length`` fixes a shape.
+    bits: the width of a vector.
+    max_length: the longest sequence allowed (static).
+  """
+  batch_size = lengths.shape[0]
   num_steps = 2 * max_length + 1
-  lengths = jax.random.randint(length_key, (batch_size,), min_length, max_length + 1)
-  vectors = jax.random.bernoulli(vectors_key, 0.5, (max_length, batch_size, bits))
+  vectors = jax.random.bernoulli(key, 0.5, (max_length, batch_size, bits))
   vectors = vectors.astype(jnp.float32)
   t = jnp.arange(num_steps)[:, None]                       # [T, 1]
   shown = t < lengths[None, :]                             # [T, B]
@@ -54,6 +65,15 @@ def sample(key: jax.Array, *, batch_size: int, bits: int, min_length: int,
   return SequenceBatch(inputs, targets, scored.astype(jnp.float32))
 
 
+@functools.partial(jax.jit, static_argnames=('batch_size', 'bits', 'min_length', 'max_length'))
+def sample(key: jax.Array, *, batch_size: int, bits: int, min_length: int,
+           max_length: int) -> SequenceBatch:
+  """One batch of copy sequences (see the module docstring)."""
+  vectors_key, length_key = jax.random.split(key)
+  lengths = jax.random.randint(length_key, (batch_size,), min_length, max_length + 1)
+  return sample_with_lengths(vectors_key, lengths, bits=bits, max_length=max_length)
+
+
 def make(*, batch_size: int = 16, bits: int = 8, min_length: int = 1,
          max_length: int = 10) -> model_lib.DataSource:
   """The copy task as a stateless data source.
@@ -62,10 +82,10 @@ def make(*, batch_size: int = 16, bits: int = 8, min_length: int = 1,
     ValueError: naming the argument, for a non-positive size or ``min_length >
       max_length``.
   """
-  _check('batch_size', batch_size, 1)
-  _check('bits', bits, 1)
-  _check('min_length', min_length, 1)
-  _check('max_length', max_length, 1)
+  check_int('batch_size', batch_size, 1)
+  check_int('bits', bits, 1)
+  check_int('min_length', min_length, 1)
+  check_int('max_length', max_length, 1)
   if min_length > max_length:
     raise ValueError(f'min_length must be <= max_length, got {min_length} > {max_length}')
   return model_lib.stateless(

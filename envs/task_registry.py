@@ -1,15 +1,31 @@
-"""Supervised tasks (data sources that are pure functions of a key) by name, for configs."""
+"""Supervised tasks (data sources that are pure functions of a key) by name, for configs.
+
+Each task is registered twice: ``'<task>'`` draws lengths from a fixed range (stateless),
+``'<task>_curriculum'`` draws them under the SAM paper's exponential curriculum
+(``envs.curriculum``). They are separate names rather than a ``curriculum`` flag because
+their arguments differ (``min_length``/``max_length`` against ``initial_level``,
+``max_level``, ``threshold``, ...), so each name's unknown-argument error lists exactly
+what that source takes.
+"""
 
 import types as pytypes
 from typing import Any, Callable
 
 from core import config as config_lib
 from core import model as model_lib
+from envs import associative_recall
 from envs import copy_task
+from envs import curriculum
+from envs import priority_sort
 
 _CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., model_lib.DataSource]]' = (
     pytypes.MappingProxyType({
         'copy': copy_task.make,
+        'copy_curriculum': curriculum.make_copy,
+        'associative_recall': associative_recall.make,
+        'associative_recall_curriculum': curriculum.make_associative_recall,
+        'priority_sort': priority_sort.make,
+        'priority_sort_curriculum': curriculum.make_priority_sort,
     }))
 
 

@@ -20,12 +20,22 @@ from experiments import host_play
 from experiments import on_device
 
 
+# Agent fields added after runs were written, with the value that gives such a
+# run's old behaviour: older workdirs keep evaluating and resuming as they trained.
+_ADDED_FIELDS = {'actor_critic': {'loss': 'vtrace', 'reward_scale': 1.0}}
+
+
 def load_config(workdir) -> ml_collections.ConfigDict:
   """The resolved config a run wrote to ``workdir/config.json``."""
   path = pathlib.Path(workdir) / 'config.json'
   if not path.exists():
     raise FileNotFoundError(f'{path} not found: is {workdir} the workdir of a run?')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  saved = json.loads(path.read_text())
+  agent = saved.get('agent')
+  if isinstance(agent, dict):
+    for name, old_value in _ADDED_FIELDS.get(agent.get('name'), {}).items():
+      agent.setdefault(name, old_value)
+  return ml_collections.ConfigDict(saved)
 
 
 def restore_params(config, workdir, make_agent: Callable | None = None):

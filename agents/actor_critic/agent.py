@@ -56,7 +56,8 @@ def make_loss(network: network_lib.Network, policy: policies.Policy,
               config: ml_collections.ConfigDict):
   """The loss ``config.loss`` names: 'vtrace' (IMPALA) or 'nstep' (A3C)."""
   common = dict(policy=policy, discount=config.discount, baseline_cost=config.baseline_cost,
-                entropy_cost=config.entropy_cost, reward_clip=config.reward_clip or None)
+                entropy_cost=config.entropy_cost, reward_clip=config.reward_clip or None,
+                reward_scale=config.reward_scale)
   if config.loss == 'vtrace':
     return loss_lib.make_vtrace_loss(
         network, lambda_=config.lambda_, clip_rho_threshold=config.clip_rho_threshold,

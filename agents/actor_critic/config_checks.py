@@ -22,5 +22,6 @@ def validate(config, prefix: str = 'agent') -> None:
   c.in_range(config, f'{prefix}.lambda_', 0.0, 1.0)
   c.require(config, f'{prefix}.lstm_prev_inputs', lambda x: isinstance(x, bool), 'a boolean')
   c.non_negative_number(config, f'{prefix}.reward_clip')
+  c.positive_number(config, f'{prefix}.reward_scale')
   for clip in ('clip_rho_threshold', 'clip_c_threshold', 'clip_pg_rho_threshold'):
     c.positive_number(config, f'{prefix}.{clip}')

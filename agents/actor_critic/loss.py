@@ -50,11 +50,11 @@ class _PolicyTerms(NamedTuple):
 
 
 def _policy_terms(network, policy: policies.Policy, params, trajectory: types.Trajectory,
-                  reward_clip: float | None) -> _PolicyTerms:
+                  reward_clip: float | None, reward_scale: float = 1.0) -> _PolicyTerms:
   output, _ = network.unroll(params, unroll_inputs(trajectory), trajectory.agent_state.core)
   pi = jax.tree.map(lambda x: x[:-1], output.policy)
   log_pi_a = policy.log_prob(pi, trajectory.action)
-  rewards = trajectory.reward
+  rewards = trajectory.reward * reward_scale
   if reward_clip:
     rewards = jnp.clip(rewards, -reward_clip, reward_clip)
   return _PolicyTerms(policy.entropy(pi), log_pi_a, output.value[:-1], output.value[-1], rewards,
@@ -91,7 +91,7 @@ def make_vtrace_loss(network: network_lib.Network,
                      clip_rho_threshold: float = 1.0,
                      clip_c_threshold: float = 1.0,
                      clip_pg_rho_threshold: float = 1.0,
-                     reward_clip: float | None = None):
+                     reward_clip: float | None = None, reward_scale: float = 1.0):
   """Returns ``loss(params, trajectory, key) -> (loss, metrics)``.
 
   loss = Σ_{t,b} [ −ρ̃_t A_t log π(a_t|x_t) + baseline_cost · ½ (v_t − V(x_t))²
@@ -100,12 +100,13 @@ def make_vtrace_loss(network: network_lib.Network,
   steps (``core.types.valid_steps``: a truncated episode's final observation, whose
   action the environment ignored) count in none of the terms, and V-trace bootstraps
   from that final observation's value.
-  Rewards are clipped to ``[-reward_clip, reward_clip]`` when it is set (Atari: 1).
+  Rewards are multiplied by ``reward_scale``, then clipped to ``[-reward_clip,
+  reward_clip]`` when it is set (Atari: 1).
   """
 
   def loss(params, trajectory: types.Trajectory, key=None):
     del key  # the loss is deterministic
-    terms = _policy_terms(network, policy, params, trajectory, reward_clip)
+    terms = _policy_terms(network, policy, params, trajectory, reward_clip, reward_scale)
     log_rhos = terms.log_pi_a - policy.log_prob(trajectory.behaviour_extras.policy,
                                                 trajectory.action)
     vtrace = returns.vtrace(
@@ -133,7 +134,7 @@ def make_nstep_loss(network: network_lib.Network,
                     discount: float,
                     baseline_cost: float,
                     entropy_cost: float,
-                    reward_clip: float | None = None):
+                    reward_clip: float | None = None, reward_scale: float = 1.0):
   """A3C's loss: ``loss(params, trajectory, key) -> (loss, metrics)``.
 
   Each step's target is the longest n-step return the unroll holds,
@@ -149,7 +150,7 @@ def make_nstep_loss(network: network_lib.Network,
 
   def loss(params, trajectory: types.Trajectory, key=None):
     del key  # the loss is deterministic
-    terms = _policy_terms(network, policy, params, trajectory, reward_clip)
+    terms = _policy_terms(network, policy, params, trajectory, reward_clip, reward_scale)
     next_values = jnp.concatenate([terms.values[1:], terms.bootstrap_value[None]])
     targets = jax.lax.stop_gradient(returns.lambda_returns(
         terms.rewards, trajectory.discount * discount, next_values, lambda_=1.0,

@@ -18,7 +18,7 @@ class LSTM(nn.Module):
     return nn.OptimizedLSTMCell(self.size, name='cell')(state, x)
 
   def zero_state(self, batch_size: int):
-    zeros = jnp.zeros((batch_size, self.size), jnp.float32)
+    zeros = jnp.zeros((batch_size, self.size))  # the default float (float64 under x64)
     return (zeros, zeros)
 
 

@@ -1,0 +1,100 @@
+"""Speed and memory of the memory models (what ``scripts/bench_memory.py`` reports).
+
+Each model is a ``memory.cores`` core with the SAM paper's set-up (LSTM controller 100,
+words of 32, 4 heads, K = 4), unrolled over random inputs; the measured program is the
+jitted gradient of a loss of its outputs, i.e. one forward and one backward pass.
+
+Memory figures come from XLA's own accounting of the compiled program
+(``Compiled.memory_analysis()``: arguments + outputs + temporaries), so they are exact
+for the program and need no run; they are what a device must hold at peak.
+
+  backprop_added_bytes = peak(forward + backward) − peak(forward) − memory_bytes
+
+i.e. what the backward pass adds beyond the memory's own gradient (the memory matrix
+itself is part of the forward peak). For the dense models it is their per-step
+residuals (≈ T copies of the N×W memory); for SAM the rows each step read.
+"""
+
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from core import recurrent
+from memory import cores
+
+INPUT_SIZE = 8
+
+
+class Program(NamedTuple):
+  loss: callable     # jitted (params) -> scalar: the forward pass
+  grad: callable     # jitted (params) -> grads: forward and backward
+  params: object
+
+
+def make_program(name: str, *, num_rows: int, batch_size: int, num_steps: int,
+                 controller_size: int = 100, word_size: int = 32, num_reads: int = 4,
+                 k: int = 4, seed: int = 0) -> Program:
+  """Model ``name`` unrolled ``num_steps`` over a batch of random inputs; ``sam_lsh``
+  is SAM with the LSH index."""
+  index = 'lsh' if name == 'sam_lsh' else 'exact'
+  core = cores.make_core(name.removesuffix('_lsh'), controller_size=controller_size,
+                         num_rows=num_rows, word_size=word_size, num_reads=num_reads, k=k,
+                         index=index)
+  inputs_key, params_key = jax.random.split(jax.random.PRNGKey(seed))
+  inputs = jax.random.normal(inputs_key, (num_steps, batch_size, INPUT_SIZE))
+  params = core.init(params_key, inputs[0])
+
+  def loss(params):
+    state = core.initial_state(params, None, batch_size)
+    first = jnp.zeros((num_steps, batch_size), bool)
+    outputs = recurrent.unroll(core, params, state, inputs, first).outputs
+    return jnp.mean(jnp.square(outputs))
+
+  return Program(jax.jit(loss), jax.jit(jax.grad(loss)), params)
+
+
+def peak_bytes(jitted, params) -> int:
+  """Arguments + outputs + temporaries of the compiled program (XLA's accounting)."""
+  analysis = jitted.lower(params).compile().memory_analysis()
+  return int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+             + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+
+
+def memory_bytes(num_rows: int, word_size: int = 32, batch_size: int = 1) -> int:
+  return num_rows * word_size * 4 * batch_size
+
+
+def backprop_memory(name: str, *, num_rows: int, num_steps: int = 100,
+                    **sizes) -> dict:
+  """Peak bytes of the forward and the forward+backward programs at batch 1, and what
+  backprop adds (see the module docstring). Compiles only; runs nothing."""
+  program = make_program(name, num_rows=num_rows, batch_size=1, num_steps=num_steps,
+                         **sizes)
+  forward = peak_bytes(program.loss, program.params)
+  both = peak_bytes(program.grad, program.params)
+  matrix = memory_bytes(num_rows, sizes.get('word_size', 32))
+  return {'forward_peak_bytes': forward, 'grad_peak_bytes': both, 'memory_bytes': matrix,
+          'backprop_added_bytes': both - forward - matrix}
+
+
+def call_seconds(program: Program) -> float:
+  """Seconds of one forward+backward call after compiling (a first, untimed call)."""
+  jax.block_until_ready(program.grad(program.params))
+  start = time.perf_counter()
+  jax.block_until_ready(program.grad(program.params))
+  return time.perf_counter() - start
+
+
+def step_time(program: Program, num_steps: int, *, min_seconds: float = 1.0) -> float:
+  """Seconds per unrolled step of one forward+backward call (compiled beforehand),
+  averaged over calls filling at least ``min_seconds``."""
+  jax.block_until_ready(program.grad(program.params))  # compile and warm up
+  calls, start = 0, time.perf_counter()
+  while True:
+    jax.block_until_ready(program.grad(program.params))
+    calls += 1
+    elapsed = time.perf_counter() - start
+    if elapsed >= min_seconds:
+      return elapsed / calls / num_steps

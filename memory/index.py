@@ -1,0 +1,112 @@
+"""How SAM finds the K rows most similar to a key: exact, or an approximate LSH index.
+
+An ``Index`` is pure functions over ONE memory (the model vmaps the batch)::
+
+  init() -> state
+  insert(state, memory, rows [M]) -> state      after rows were written
+  query(state, memory, keys [H, W], k) -> [H, K] int32 rows
+
+``exact()`` keeps no state and scores every row: one matmul and ``lax.top_k``, O(N·W)
+per query. ``lsh(...)`` is sub-linear: random-hyperplane locality-sensitive hashing
+(SimHash) into ``num_tables`` tables of ``2**bits`` buckets, each a ring of
+``bucket_size`` row ids. A written row is appended to its bucket in every table (the
+oldest entry of a full bucket is dropped); a query scores only the rows in its own
+buckets, O(num_tables · bucket_size · W), and returns the K best of those. Rows that
+moved to another bucket leave stale entries behind; they are real rows, scored on their
+current contents, so they cost time, never correctness. With ``bits ≈ log2(N) / 2`` and
+``bucket_size ≈ 2 N / 2**bits`` a query costs O(√N). Its recall against the exact top-K
+depends on the data; ``recall`` measures it.
+
+The selection is a discrete choice: queries read the memory under ``stop_gradient``.
+"""
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from memory import addressing
+
+
+class Index(NamedTuple):
+  init: Callable[[], Any]
+  insert: Callable[[Any, jax.Array, jax.Array], Any]
+  query: Callable[[Any, jax.Array, jax.Array, int], jax.Array]
+
+
+def exact() -> Index:
+  """Exact top-K by cosine similarity over every row."""
+  return Index(init=lambda: (), insert=lambda state, memory, rows: state,
+               query=lambda state, memory, keys, k: addressing.exact_top_k(memory, keys, k))
+
+
+class LSHState(NamedTuple):
+  table: jax.Array   # [L, 2**bits, bucket_size] int32 row ids, -1: empty
+  cursor: jax.Array  # [L, 2**bits] int32: where each bucket's next entry goes (mod size)
+
+
+def lsh_sizes(num_rows: int) -> tuple[int, int]:
+  """Default ``(bits, bucket_size)`` for N rows: √N buckets of 2√N entries."""
+  bits = max(1, round(math.log2(max(num_rows, 2)) / 2))
+  return bits, max(32, 2 * -(-num_rows // 2 ** bits))
+
+
+def lsh(*, num_rows: int, word_size: int, num_tables: int = 8, bits: int | None = None,
+        bucket_size: int | None = None, seed: int = 0) -> Index:
+  """SimHash tables over ``[num_rows, word_size]`` memories (see the module docstring)."""
+  default_bits, default_size = lsh_sizes(num_rows)
+  bits = default_bits if bits is None else bits
+  bucket_size = default_size if bucket_size is None else bucket_size
+  for name, value in (('num_tables', num_tables), ('bits', bits),
+                      ('bucket_size', bucket_size)):
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f'lsh: {name} must be a positive integer, got {value!r}')
+  planes = jax.random.normal(jax.random.PRNGKey(seed), (num_tables, bits, word_size))
+  powers = 2 ** jnp.arange(bits, dtype=jnp.int32)
+
+  def codes(vectors):  # [M, W] -> [L, M] bucket of each vector in each table
+    signs = jnp.einsum('lbw,mw->lmb', planes.astype(vectors.dtype), vectors) > 0
+    return jnp.sum(signs * powers, axis=-1).astype(jnp.int32)
+
+  def init():
+    return LSHState(table=jnp.full((num_tables, 2 ** bits, bucket_size), -1, jnp.int32),
+                    cursor=jnp.zeros((num_tables, 2 ** bits), jnp.int32))
+
+  def insert(state, memory, rows):
+    buckets = codes(jax.lax.stop_gradient(memory[rows]))   # [L, M]
+    tables = jnp.arange(num_tables)
+
+    def one(i, state):  # rows go in one at a time: two may share a bucket
+      bucket = buckets[:, i]
+      slot = state.cursor[tables, bucket] % bucket_size
+      return LSHState(state.table.at[tables, bucket, slot].set(rows[i]),
+                      state.cursor.at[tables, bucket].add(1))
+
+    return jax.lax.fori_loop(0, rows.shape[0], one, state)
+
+  def query(state, memory, keys, k):
+    memory, keys = jax.lax.stop_gradient(memory), jax.lax.stop_gradient(keys)
+    buckets = codes(keys)                                          # [L, H]
+    candidates = state.table[jnp.arange(num_tables)[:, None], buckets]   # [L, H, C]
+    candidates = jnp.moveaxis(candidates, 1, 0).reshape(keys.shape[0], -1)  # [H, L·C]
+    candidates = jnp.sort(candidates, axis=-1)
+    usable = (candidates >= 0) & jnp.concatenate(
+        [jnp.ones_like(candidates[:, :1], bool), candidates[:, 1:] != candidates[:, :-1]], -1)
+    safe = jnp.maximum(candidates, 0)
+    rows = memory[safe]                                             # [H, L·C, W]
+    dots = jnp.einsum('hw,hcw->hc', keys, rows)
+    norms = jnp.linalg.norm(keys, axis=-1)[:, None] * jnp.linalg.norm(rows, axis=-1)
+    similarity = jnp.where(usable, dots / (norms + 1e-6), -jnp.inf)
+    best, positions = jax.lax.top_k(similarity, k)
+    picked = jnp.take_along_axis(safe, positions, axis=-1)
+    # Too few candidates (a fresh memory): fill with row 0, a real row like any other.
+    return jnp.where(jnp.isfinite(best), picked, 0).astype(jnp.int32)
+
+  return Index(init=init, insert=insert, query=query)
+
+
+def recall(approximate: jax.Array, exact_rows: jax.Array) -> jax.Array:
+  """The fraction of the exact top-K rows ``[H, K]`` the approximate ones ``[H, K]`` hold."""
+  hits = jnp.any(approximate[:, :, None] == exact_rows[:, None, :], axis=1)
+  return jnp.mean(hits)

@@ -1,0 +1,142 @@
+"""Sparse Access Memory (Rae et al. 2016) and its dense twin DAM, as ``MemoryAccess``es.
+
+Per step, with H read heads of K rows each and one write head:
+
+  write  w^W = α (γ w^R_{t−1} + (1 − γ) I^U)     to the rows read last step (their weights
+         averaged over the heads) or to the least-recently-used row U, which is erased
+         first; M ← M + w^W aᵀ
+  read   the K rows most cosine-similar to each key, weights softmax(β cos) renormalised
+         over those K; r_h = Σ_k w_hk M[i_hk]
+  usage  a row is accessed when a read or write weight on it exceeds δ = 0.005; U is the
+         row accessed longest ago: SAM finds it in O(√N) from access times kept in
+         blocks (``memory/lru.py``); DAM takes an argmin over all access times
+         (``addressing.touch`` / ``least_recently_used``); both break ties to the lowest row
+
+Why the backward pass is small: the only reads of the full N×W memory are the top-K
+selection (under ``stop_gradient``: a discrete choice) and the LRU pick (integer
+bookkeeping); everything differentiable touches gathered rows, and the writes are
+scatters. So what reverse mode keeps per step is O(H·K·W) (the gathered rows, the
+indices), never the memory; the memory's gradient flows back through the scatters in
+place. This is the paper's "store the sparse changes" in JAX's terms: the rows a step
+read are stored as residuals, instead of rolling the memory back (``bench_memory`` and
+``tests/memory/test_sam.py`` measure it against the NTM's O(N·W) per step).
+
+DAM is the same model with dense weights over all N rows (softmax over every row, a
+one-hot LRU write): with K = N the two compute the same function.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from memory import addressing
+from memory import index as index_lib
+from memory import lru
+from memory import memory_core
+
+
+class SAMState(NamedTuple):
+  memory: jax.Array        # [N, W]
+  usage: lru.LRUState      # when each row was last accessed
+  index: Any               # the index's state (memory/index.py; () for exact top-K)
+  read_indices: jax.Array  # [H, K] int32: the rows read last step
+  read_weights: jax.Array  # [H, K]: their weights
+
+
+class DAMState(NamedTuple):
+  memory: jax.Array       # [N, W]
+  last_access: jax.Array  # [N] int32
+  time: jax.Array         # () int32
+  read_weights: jax.Array  # [H, N]
+
+
+def _interface_sizes(num_reads: int, word_size: int) -> dict[str, tuple[int, ...]]:
+  return {'read_keys': (num_reads, word_size), 'read_strengths': (num_reads,),
+          'write_vector': (word_size,), 'write_gate': (), 'interpolation_gate': ()}
+
+
+def _decode(interface, num_reads, word_size):
+  pieces = memory_core.split_interface(interface, _interface_sizes(num_reads, word_size))
+  return (pieces['read_keys'], addressing.oneplus(pieces['read_strengths']),
+          pieces['write_vector'], jax.nn.sigmoid(pieces['write_gate']),
+          jax.nn.sigmoid(pieces['interpolation_gate']))
+
+
+def _check(num_rows, word_size, num_reads, k=None):
+  for name, value in (('num_rows', num_rows), ('word_size', word_size),
+                      ('num_reads', num_reads)) + ((('k', k),) if k is not None else ()):
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f'{name} must be a positive integer, got {value!r}')
+  if k is not None and k > num_rows:
+    raise ValueError(f'k must be <= num_rows, got k={k} > num_rows={num_rows}')
+
+
+def sam_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
+               index: index_lib.Index | None = None) -> memory_core.MemoryAccess:
+  """SAM with ``num_reads`` heads reading ``k`` rows each of an ``[num_rows, word_size]``
+  memory; ``index`` finds the rows (``memory/index.py``; exact top-K by default)."""
+  _check(num_rows, word_size, num_reads, k)
+  index = index or index_lib.exact()
+
+  def initial_state():
+    return SAMState(memory=jnp.zeros((num_rows, word_size)),
+                    usage=lru.create(num_rows), index=index.init(),
+                    # Zero weights: the first step writes to the LRU row only.
+                    read_indices=jnp.zeros((num_reads, k), jnp.int32),
+                    read_weights=jnp.zeros((num_reads, k)))
+
+  def step(state: SAMState, interface):
+    keys, strengths, add, alpha, gamma = _decode(interface, num_reads, word_size)
+    oldest = lru.oldest(state.usage)
+    memory = addressing.erase_rows(state.memory, oldest[None])
+    rows = jnp.concatenate([state.read_indices.reshape(-1), oldest[None]])
+    weights = alpha * jnp.concatenate([gamma * state.read_weights.reshape(-1) / num_reads,
+                                       (1.0 - gamma)[None]])
+    memory = addressing.sparse_add(memory, rows, weights, add)
+    index_state = index.insert(state.index, memory, rows)
+    read = addressing.sparse_content_weights(
+        memory, keys, strengths, index.query(index_state, memory, keys, k))
+    reads = addressing.sparse_read(memory, read)
+    # This step's writes and reads are one access time, as in DAM.
+    accessed_rows = jnp.concatenate([rows, read.indices.reshape(-1)])
+    accessed = jax.lax.stop_gradient(
+        jnp.concatenate([weights, read.weights.reshape(-1)])) > addressing.DELTA
+    usage = lru.touch(state.usage, accessed_rows, accessed)
+    return SAMState(memory, usage, index_state, read.indices, read.weights), reads
+
+  return memory_core.MemoryAccess(
+      interface_size=memory_core.interface_size(_interface_sizes(num_reads, word_size)),
+      num_reads=num_reads, word_size=word_size, initial_state=initial_state, step=step)
+
+
+def dam_access(*, num_rows: int, word_size: int, num_reads: int) -> memory_core.MemoryAccess:
+  """DAM: SAM's reads, writes and usage with dense weights over every row."""
+  _check(num_rows, word_size, num_reads)
+
+  def initial_state():
+    return DAMState(memory=jnp.zeros((num_rows, word_size)),
+                    last_access=jnp.zeros((num_rows,), jnp.int32),
+                    time=jnp.zeros((), jnp.int32),
+                    read_weights=jnp.zeros((num_reads, num_rows)))
+
+  def touch_dense(last_access, weights, time):
+    accessed = jnp.any(jax.lax.stop_gradient(weights) > addressing.DELTA, axis=0)
+    return jnp.where(accessed, time, last_access)
+
+  def step(state: DAMState, interface):
+    keys, strengths, add, alpha, gamma = _decode(interface, num_reads, word_size)
+    time = state.time + 1
+    lru = jax.nn.one_hot(addressing.least_recently_used(state.last_access), num_rows)
+    memory = state.memory * (1.0 - lru)[:, None]
+    weights = alpha * (gamma * state.read_weights.mean(0) + (1.0 - gamma) * lru)
+    memory = memory + weights[:, None] * add[None, :]
+    last_access = touch_dense(state.last_access, weights[None], time)
+    read_weights = addressing.content_weights(memory, keys, strengths)
+    reads = addressing.dense_read(memory, read_weights)
+    last_access = touch_dense(last_access, read_weights, time)
+    return DAMState(memory, last_access, time, read_weights), reads
+
+  return memory_core.MemoryAccess(
+      interface_size=memory_core.interface_size(_interface_sizes(num_reads, word_size)),
+      num_reads=num_reads, word_size=word_size, initial_state=initial_state, step=step)

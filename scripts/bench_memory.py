@@ -1,0 +1,157 @@
+r"""Speed and memory of SAM against the dense memories, as JSON (also written to
+results/bench/memory.json).
+
+The SAM paper's set-up (LSTM controller 100, words of 32, 4 heads, K = 4), for each memory
+size N and model (experiments/memory_benchmark.py):
+  step_time_s            one forward+backward step, seconds: the jitted gradient of an
+                         unroll of --time_steps steps at --batch, divided by the steps
+                         (each repeat >= --min_seconds of calls). Where the program would
+                         not fit in --budget_gib (or a call would take over
+                         --max_call_seconds), the unroll is shortened to 2 steps, then the
+                         batch cut to 1 (``batch``/``steps`` say what ran);
+                         ``step_time_per_example_s`` divides by the batch.
+  backprop_added_bytes   over --memory_steps steps at batch 1: peak(forward+backward) −
+                         peak(forward) − the memory's gradient (XLA's accounting of the
+                         compiled programs: exact, and needs no run).
+Speed figures are medians over --repeats with their spread; the ratios
+``speedup_vs_ntm`` (NTM's per-example step time over SAM's), ``speedup_vs_ntm_approx``
+(the same for SAM with the LSH index, ``sam_lsh``) and ``backprop_memory_ratio_vs_ntm``
+are keyed by N, the speed ratios taken within each repeat.
+
+  python scripts/bench_memory.py                     # all sizes (~1 hour on 2 cores)
+  python scripts/bench_memory.py --sizes=1024,4096 --models=sam,ntm --repeats=1 \
+      --out=/tmp/memory.json                         # a quick look
+"""
+
+import json
+import pathlib
+import platform
+
+import jax
+from absl import app
+from absl import flags
+
+from experiments import bench_stats
+from experiments import memory_benchmark as mb
+
+_SIZES = flags.DEFINE_list('sizes', ['1024', '4096', '16384', '65536', '262144', '1048576'],
+                           'Memory sizes N (rows).')
+_MODELS = flags.DEFINE_list('models', ['sam', 'sam_lsh', 'dam', 'ntm', 'dnc'],
+                            'Models (memory/cores.py; sam_lsh: SAM with the LSH index).')
+_BATCH = flags.DEFINE_integer('batch', 8, 'Batch for the step time.')
+_TIME_STEPS = flags.DEFINE_integer('time_steps', 50, 'Unrolled steps per timed call.')
+_MEMORY_STEPS = flags.DEFINE_integer('memory_steps', 100, 'Steps for the memory figure.')
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'Repeats of each step time (>= 3 to report).')
+_MIN_SECONDS = flags.DEFINE_float('min_seconds', 1.0, 'Timed seconds per figure and repeat.')
+_BUDGET_GIB = flags.DEFINE_float('budget_gib', 12.0, 'Largest program (peak GiB) to run.')
+_MAX_CALL_SECONDS = flags.DEFINE_float('max_call_seconds', 10.0, 'A timed call longer than '
+                                        'this is redone with a 2-step unroll.')
+_OUT = flags.DEFINE_string('out', 'results/bench/memory.json', 'Where the JSON goes.')
+
+# Models whose state is N×N (the DNC's temporal links) are not built beyond this.
+_MAX_ROWS = {'dnc': 4096}
+
+
+def _skip_reason(name: str, num_rows: int) -> str | None:
+  if num_rows > _MAX_ROWS.get(name, num_rows):
+    return (f'its N×N link matrix alone is {num_rows ** 2 * 4 / 2 ** 30:,.0f} GiB per '
+            f'sequence')
+  return None
+
+
+def _timed_program(name, num_rows, budget_bytes, print_fn):
+  """The largest of (batch, T), (batch, 2), (1, 2) whose program fits the budget and
+  whose call takes at most --max_call_seconds."""
+  for batch, steps in ((_BATCH.value, _TIME_STEPS.value), (_BATCH.value, 2), (1, 2)):
+    program = mb.make_program(name, num_rows=num_rows, batch_size=batch, num_steps=steps)
+    peak = mb.peak_bytes(program.grad, program.params)
+    if peak > budget_bytes:
+      print_fn(f'  {name} N={num_rows}: batch {batch} x {steps} steps needs '
+               f'{peak / 2 ** 30:.1f} GiB > budget')
+      continue
+    call = mb.call_seconds(program)
+    if call <= _MAX_CALL_SECONDS.value or steps == 2:
+      return program, batch, steps, peak
+    print_fn(f'  {name} N={num_rows}: batch {batch} x {steps} steps takes {call:.0f} s a '
+             f'call > {_MAX_CALL_SECONDS.value:g}')
+  return None, None, None, peak
+
+
+def _measure_size(num_rows, models, print_fn) -> dict:
+  budget = int(_BUDGET_GIB.value * 2 ** 30)
+  results, programs = {}, {}
+  for name in models:
+    reason = _skip_reason(name, num_rows)
+    if reason:
+      results[name] = {'skipped': reason}
+      continue
+    memory = mb.backprop_memory(name, num_rows=num_rows, num_steps=_MEMORY_STEPS.value)
+    program, batch, steps, peak = _timed_program(name, num_rows, budget, print_fn)
+    results[name] = dict(memory, batch=batch, steps=steps, timed_peak_bytes=peak)
+    if program is None:
+      results[name]['step_time_skipped'] = (
+          f'needs {peak / 2 ** 30:.1f} GiB at batch 1 x 2 steps (budget {_BUDGET_GIB.value})')
+    else:
+      programs[name] = program
+    print_fn(f'  {name} N={num_rows}: backprop adds {memory["backprop_added_bytes"]:,} B')
+  samples = {name: [] for name in programs}
+  for repeat in range(_REPEATS.value):
+    for name, program in programs.items():  # models take turns within a repeat
+      seconds = mb.step_time(program, results[name]['steps'], min_seconds=_MIN_SECONDS.value)
+      samples[name].append(seconds)
+      print_fn(f'  repeat {repeat}: {name} N={num_rows}: {seconds * 1e3:.2f} ms/step '
+               f'(batch {results[name]["batch"]})')
+  for name, values in samples.items():
+    results[name]['step_time_s'] = bench_stats.spread(values)
+    results[name]['step_time_per_example_s'] = bench_stats.spread(
+        [v / results[name]['batch'] for v in values])
+  return results
+
+
+def _speedup(ntm: dict, other: dict) -> dict | None:
+  key = 'step_time_per_example_s'
+  if key not in ntm or key not in other:
+    return None
+  return bench_stats.spread(bench_stats.ratios(ntm[key]['samples'], other[key]['samples']))
+
+
+def _ratios(by_size: dict) -> dict:
+  speedup, speedup_approx, memory = {}, {}, {}
+  for size, results in by_size.items():
+    ntm = results.get('ntm', {})
+    for out, name in ((speedup, 'sam'), (speedup_approx, 'sam_lsh')):
+      ratio = _speedup(ntm, results.get(name, {}))
+      if ratio is not None:
+        out[size] = ratio
+    sam = results.get('sam', {})
+    if 'backprop_added_bytes' in ntm and 'backprop_added_bytes' in sam:
+      memory[size] = ntm['backprop_added_bytes'] / max(sam['backprop_added_bytes'], 1)
+  return {'speedup_vs_ntm': speedup, 'speedup_vs_ntm_approx': speedup_approx,
+          'backprop_memory_ratio_vs_ntm': memory}
+
+
+def main(argv):
+  del argv
+  by_size = {}
+  for size in map(int, _SIZES.value):
+    print(f'N = {size:,}', flush=True)
+    by_size[str(size)] = _measure_size(size, _MODELS.value,
+                                       lambda s: print(s, flush=True))
+  report = {
+      'setup': {'controller': 100, 'word_size': 32, 'heads': 4, 'k': 4,
+                'batch': _BATCH.value, 'time_steps': _TIME_STEPS.value,
+                'memory_steps': _MEMORY_STEPS.value, 'repeats': _REPEATS.value,
+                'budget_gib': _BUDGET_GIB.value, 'backend': jax.default_backend(),
+                'machine': platform.processor() or platform.machine()},
+      **_ratios(by_size),
+      'by_size': by_size,
+  }
+  text = json.dumps(report, indent=2)
+  print(text)
+  out = pathlib.Path(_OUT.value)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(text + '\n')
+
+
+if __name__ == '__main__':
+  app.run(main)

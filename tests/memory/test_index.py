@@ -1,0 +1,61 @@
+"""SAM's row finders: the exact top-K, and the LSH index's candidates and recall."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memory import addressing
+from memory import index as index_lib
+
+
+def _filled(index, memory):
+  return jax.jit(lambda: index.insert(index.init(), memory, jnp.arange(memory.shape[0])))()
+
+
+def test_exact_index_is_the_top_k_by_cosine():
+  memory = jax.random.normal(jax.random.PRNGKey(0), (50, 8))
+  keys = jax.random.normal(jax.random.PRNGKey(1), (3, 8))
+  index = index_lib.exact()
+  rows = index.query(index.init(), memory, keys, 4)
+  similarity = np.asarray(addressing.cosine_similarity(memory, keys))
+  for h in range(3):
+    assert set(np.asarray(rows[h]).tolist()) == set(np.argsort(-similarity[h])[:4].tolist())
+
+
+def test_lsh_finds_the_row_a_noisy_key_came_from():
+  num_rows = 2048
+  memory = jax.random.normal(jax.random.PRNGKey(0), (num_rows, 32))
+  index = index_lib.lsh(num_rows=num_rows, word_size=32)
+  state = _filled(index, memory)
+  keys = memory[:128] + 0.3 * jax.random.normal(jax.random.PRNGKey(1), (128, 32))
+  rows = jax.jit(index.query, static_argnums=3)(state, memory, keys, 4)
+  exact = addressing.exact_top_k(memory, keys, 4)
+  assert float(index_lib.recall(rows[:, :1], exact[:, :1])) >= 0.9
+  assert 0.3 <= float(index_lib.recall(rows, exact)) < 1.0   # approximate, not exact
+  assert np.all((np.asarray(rows) >= 0) & (np.asarray(rows) < num_rows))
+
+
+def test_lsh_only_knows_rows_that_were_inserted():
+  memory = jax.random.normal(jax.random.PRNGKey(0), (64, 8))
+  index = index_lib.lsh(num_rows=64, word_size=8, num_tables=2, bits=1, bucket_size=64)
+  state = jax.jit(index.insert)(index.init(), memory, jnp.array([5, 9]))
+  rows = index.query(state, memory, memory[jnp.array([5, 9])], 1)
+  np.testing.assert_array_equal(rows[:, 0], [5, 9])
+  # A key whose rows were never inserted falls back to row 0, a real row.
+  empty = index.query(index.init(), memory, memory[:1], 2)
+  np.testing.assert_array_equal(empty, [[0, 0]])
+
+
+def test_full_buckets_drop_their_oldest_entry():
+  memory = jnp.ones((8, 4))                       # every row hashes to one bucket
+  index = index_lib.lsh(num_rows=8, word_size=4, num_tables=1, bits=2, bucket_size=3)
+  state = jax.jit(index.insert)(index.init(), memory, jnp.arange(8))
+  bucket = np.asarray(state.table[0])[np.asarray(state.cursor[0]) > 0][0]
+  assert sorted(bucket.tolist()) == [5, 6, 7]
+
+
+@pytest.mark.parametrize('field', ['num_tables', 'bits', 'bucket_size'])
+def test_lsh_rejects_bad_sizes(field):
+  with pytest.raises(ValueError, match=field):
+    index_lib.lsh(num_rows=16, word_size=4, **{field: 0})
