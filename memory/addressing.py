@@ -84,7 +84,13 @@ def sparse_content_weights(memory: jax.Array, keys: jax.Array, strengths: jax.Ar
 
   The gradient flows to the keys, the strengths and the K gathered rows only.
   """
-  rows = memory[indices]                                            # [H, K, W]
+  return weights_of_rows(keys, strengths, indices, memory[indices])
+
+
+def weights_of_rows(keys: jax.Array, strengths: jax.Array, indices: jax.Array,
+                    rows: jax.Array) -> SparseWeights:
+  """``sparse_content_weights`` from rows already gathered: ``rows [H, K, W]`` are
+  ``memory[indices]``."""
   dots = jnp.einsum('hw,hkw->hk', keys, rows)
   norms = _norm(keys)[:, None] * _norm(rows)
   similarity = dots / (norms + _EPS)

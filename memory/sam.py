@@ -13,13 +13,13 @@ Per step, with H read heads of K rows each and one write head:
          (``addressing.touch`` / ``least_recently_used``); both break ties to the lowest row
 
 Why the backward pass is small: the only reads of the full N×W memory are the top-K
-selection (under ``stop_gradient``: a discrete choice) and the LRU pick (integer
-bookkeeping); everything differentiable touches gathered rows, and the writes are
-scatters. So what reverse mode keeps per step is O(H·K·W) (the gathered rows, the
-indices), never the memory; the memory's gradient flows back through the scatters in
-place. This is the paper's "store the sparse changes" in JAX's terms: the rows a step
-read are stored as residuals, instead of rolling the memory back (``bench_memory`` and
-``tests/memory/test_sam.py`` measure it against the NTM's O(N·W) per step).
+selection (a discrete choice, no gradient) and the LRU pick (integer bookkeeping);
+everything differentiable touches gathered rows, and the writes are scatters. The
+erase, write, selection and gather are one ``custom_vjp`` operation
+(``memory/sparse_step.py``) whose backward scatters into the memory's cotangent in
+place, so a step costs O(H·K·W) both ways and keeps that much for the backward pass
+(the rows and weights written, the rows read), never the memory (``bench_memory`` and
+``tests/memory/test_sam.py`` measure it against the dense models' O(N·W) per step).
 
 DAM is the same model with dense weights over all N rows (softmax over every row, a
 one-hot LRU write): with K = N the two compute the same function.
@@ -34,6 +34,7 @@ from memory import addressing
 from memory import index as index_lib
 from memory import lru
 from memory import memory_core
+from memory import sparse_step
 
 
 class SAMState(NamedTuple):
@@ -79,6 +80,10 @@ def sam_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
   _check(num_rows, word_size, num_reads, k)
   index = index or index_lib.exact()
 
+  def find(index_state, memory, written_rows, keys):
+    index_state = index.insert(index_state, memory, written_rows)
+    return index_state, index.query(index_state, memory, keys, k)
+
   def initial_state():
     return SAMState(memory=jnp.zeros((num_rows, word_size)),
                     usage=lru.create(num_rows), index=index.init(),
@@ -89,15 +94,13 @@ def sam_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
   def step(state: SAMState, interface):
     keys, strengths, add, alpha, gamma = _decode(interface, num_reads, word_size)
     oldest = lru.oldest(state.usage)
-    memory = addressing.erase_rows(state.memory, oldest[None])
     rows = jnp.concatenate([state.read_indices.reshape(-1), oldest[None]])
     weights = alpha * jnp.concatenate([gamma * state.read_weights.reshape(-1) / num_reads,
                                        (1.0 - gamma)[None]])
-    memory = addressing.sparse_add(memory, rows, weights, add)
-    index_state = index.insert(state.index, memory, rows)
-    read = addressing.sparse_content_weights(
-        memory, keys, strengths, index.query(index_state, memory, keys, k))
-    reads = addressing.sparse_read(memory, read)
+    memory, index_state, read_rows, gathered = sparse_step.write_and_gather(
+        find, state.memory, oldest, rows, weights, add, state.index, keys)
+    read = addressing.weights_of_rows(keys, strengths, read_rows, gathered)
+    reads = jnp.einsum('hk,hkw->hw', read.weights, gathered)
     # This step's writes and reads are one access time, as in DAM.
     accessed_rows = jnp.concatenate([rows, read.indices.reshape(-1)])
     accessed = jax.lax.stop_gradient(

@@ -18,9 +18,7 @@ environment; ``process_over_thread``: processes over threads at the same worker 
   python scripts/bench_a3c.py --envs=cartpole --seconds=2 --out=/tmp/a3c.json  # smoke
 """
 
-import json
 import os
-import pathlib
 import time
 
 from absl import app
@@ -111,11 +109,7 @@ def main(argv):
           str(w): bench_stats.spread(bench_stats.ratios(fps(env, 'process', w),
                                                         fps(env, 'thread', w)))
           for w in worker_counts}
-  text = json.dumps(result, indent=2)
-  print(text)
-  out = pathlib.Path(_OUT.value)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(text + '\n')
+  bench_stats.print_and_write(result, _OUT.value)
 
 
 if __name__ == '__main__':

@@ -23,8 +23,6 @@ are keyed by N, the speed ratios taken within each repeat.
       --out=/tmp/memory.json                         # a quick look
 """
 
-import json
-import pathlib
 import platform
 
 import jax
@@ -146,11 +144,7 @@ def main(argv):
       **_ratios(by_size),
       'by_size': by_size,
   }
-  text = json.dumps(report, indent=2)
-  print(text)
-  out = pathlib.Path(_OUT.value)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(text + '\n')
+  bench_stats.print_and_write(report, _OUT.value)
 
 
 if __name__ == '__main__':

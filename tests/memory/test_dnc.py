@@ -7,9 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import test_util
 
-from core import recurrent
 from memory import dnc
 from memory import memory_core
 
@@ -24,11 +22,6 @@ def _interface(sizes, **pieces):
   return jnp.concatenate([
       jnp.broadcast_to(jnp.asarray(pieces.get(name, 0.0), jnp.float32), shape).reshape(-1)
       for name, shape in sizes.items()])
-
-
-def _to_float64(tree):
-  return jax.tree.map(
-      lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
 def test_interface_size_and_shapes():
@@ -111,35 +104,12 @@ def _core_and_inputs():
   return core, x, core.init(jax.random.PRNGKey(4), x[0])
 
 
-def test_unrolled_core_gradients_match_finite_differences():
-  with jax.enable_x64(True):
-    core, x, params = _core_and_inputs()
-    x, params = _to_float64((x, params))
-    state = _to_float64(core.initial_state(params, None, B))
-    first = jnp.zeros((T, B), bool)
-    outputs = jax.jit(lambda p: recurrent.unroll(core, p, state, x, first).outputs)
-    assert outputs(params).dtype == jnp.float64
-    test_util.check_grads(outputs, (params,), order=1, modes=['rev'], atol=1e-4, rtol=1e-4)
+def test_unrolled_core_gradients_match_finite_differences(core_checks):
+  core_checks.check_unroll_gradients(*_core_and_inputs())
 
 
-def test_jitted_unroll_traces_once():
-  # chex keys its counter by source and call stack, which the other models' copy of
-  # this test shares: start from zero.
-  chex.clear_trace_counter()
-  core, x, params = _core_and_inputs()
-
-  @jax.jit
-  @chex.assert_max_traces(n=1)
-  def run(params, x, first):
-    state = core.initial_state(params, None, B)
-    return recurrent.unroll(core, params, state, x, first).outputs
-
-  first = np.zeros((T, B), bool)
-  first[1, 0] = True
-  outputs = run(params, x, first)
-  again = run(params, x + 1.0, np.zeros((T, B), bool))
-  assert outputs.shape == again.shape == (T, B, 16 + R * 3)
-  assert jnp.all(jnp.isfinite(outputs)) and jnp.all(jnp.isfinite(again))
+def test_jitted_unroll_traces_once(core_checks):
+  core_checks.check_traces_once(*_core_and_inputs(), output_size=16 + R * 3)
 
 
 def test_rejects_empty_sizes():

@@ -1,7 +1,6 @@
 """Every memory core trains through configs/memory_tasks.py; bad memory fields are named."""
 
 import jax
-import numpy as np
 import pytest
 
 from configs import memory_tasks

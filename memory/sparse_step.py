@@ -1,0 +1,70 @@
+"""The memory side of one SAM step as a single differentiable operation.
+
+Written with ordinary ops, a step reads the memory in four places (the LRU erase, the
+write, the rows gathered for the weights, the rows read) and reverse mode gives each of
+them its own dense N×W cotangent, zeros plus a scatter, then adds them up: O(N·W) work per
+step in the backward pass, although only O(K·W) values change. Here the erase, the write,
+the (non-differentiable) selection of rows and the gather are one ``custom_vjp``
+function, so the memory has one consumer per step and its backward is a scatter-add into
+the incoming cotangent, which XLA updates in place: O(K·W) per step, both ways. What it
+keeps for the backward pass is the rows and weights written and the rows read, never the
+memory (the paper's "store the sparse changes", without rolling the memory back: no
+backward step needs the memory's values).
+"""
+
+import functools
+from typing import Any, Callable
+
+import jax
+
+# (index_state, memory [N, W], written_rows [J], keys [H, W]) -> (index_state, rows [H, K])
+Find = Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[Any, jax.Array]]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def write_and_gather(find: Find, memory, erased, rows, weights, add, index_state, keys):
+  """Erases row ``erased``, adds ``weights[j] · add`` to ``rows[j]``, then picks the rows
+  to read with ``find`` (on the new memory, no gradient) and gathers them.
+
+  Args:
+    find: the row finder (a hashable, pure function; see ``Find``).
+    memory: ``[N, W]``.
+    erased: a scalar int32 row, zeroed first (repeats in ``rows`` are fine; it must not
+      be erased twice).
+    rows: ``[J]`` int32 rows to add to.
+    weights: ``[J]``.
+    add: ``[W]`` the word added.
+    index_state: the finder's state (no gradient).
+    keys: ``[H, W]`` what ``find`` looks for (no gradient through the selection).
+
+  Returns:
+    ``(memory, index_state, read_rows [H, K] int32, gathered [H, K, W])``.
+  """
+  return _forward(find, memory, erased, rows, weights, add, index_state, keys)[0]
+
+
+def _forward(find, memory, erased, rows, weights, add, index_state, keys):
+  memory = memory.at[erased].add(-memory[erased])
+  memory = memory.at[rows].add(weights[:, None] * add[None, :])
+  index_state, read_rows = find(index_state, memory, rows, jax.lax.stop_gradient(keys))
+  gathered = memory[read_rows]
+  return (memory, index_state, read_rows, gathered), (erased, rows, weights, add, read_rows)
+
+
+def _backward(find, residuals, cotangents):
+  del find
+  erased, rows, weights, add, read_rows = residuals
+  memory_ct, _, _, gathered_ct = cotangents
+  # gathered = M2[read_rows]:  M2's cotangent gains the gathered rows' (in place).
+  memory_ct = memory_ct.at[read_rows].add(gathered_ct)
+  # M2 = M1 + Σ_j e_{rows_j} w_j addᵀ.
+  written_ct = memory_ct[rows]                               # [J, W]
+  weights_ct = written_ct @ add
+  add_ct = weights @ written_ct
+  # M1 = M with row `erased` zeroed: nothing flows back into that row.
+  memory_ct = memory_ct.at[erased].multiply(0.0)
+  return (memory_ct, None, None, weights_ct, add_ct, None, None)
+
+
+write_and_gather.defvjp(
+    lambda find, *args: _forward(find, *args), _backward)
