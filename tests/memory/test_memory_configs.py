@@ -11,7 +11,8 @@ from experiments import supervised
 
 # The dense models compile slowly (tens of seconds each on 2 cores): slow, not default.
 @pytest.mark.parametrize('variants', [
-    'sam_copy,smoke', 'sam_recall,curriculum,smoke',
+    'sam_recall,curriculum,smoke',
+    pytest.param('sam_copy,smoke', marks=pytest.mark.slow),
     pytest.param('dnc_recall,smoke', marks=pytest.mark.slow),
     pytest.param('ntm_sort,smoke', marks=pytest.mark.slow),
     pytest.param('dam_copy,smoke', marks=pytest.mark.slow)])
@@ -22,6 +23,7 @@ def test_smoke_variants_train(tmp_path, variants):
   assert result.updates > 0
 
 
+@pytest.mark.slow  # the index's model step is covered by test_sam.py in the default run
 def test_sam_with_the_lsh_index_trains(tmp_path):
   config = memory_tasks.get_config('sam_copy,smoke')
   config.model.memory.index = 'lsh'

@@ -68,7 +68,8 @@ def test_smoke_config_trains_through_the_experiment_entry_point(tmp_path):
 
 
 @pytest.mark.parametrize('field, value, message', [
-    ('data.name', 'recall9', "config.data.name: expected one of ['copy']"),
+    ('data.name', 'recall9', "config.data.name: expected one of ['associative_recall', "
+                             "'associative_recall_curriculum', 'copy', 'copy_curriculum'"),
     ('model.lstm_size', 0, 'config.model.lstm_size: expected a positive integer'),
     ('total_examples', -1, 'config.total_examples: expected a positive integer'),
 ])
