@@ -6,7 +6,9 @@ them its own dense N×W cotangent, zeros plus a scatter, then adds them up: O(N�
 step in the backward pass, although only O(K·W) values change. Here the erase, the write,
 the (non-differentiable) selection of rows and the gather are one ``custom_vjp``
 function, so the memory has one consumer per step and its backward is a scatter-add into
-the incoming cotangent, which XLA updates in place: O(K·W) per step, both ways. What it
+the incoming cotangent: no dense zeros or sums per step. (XLA, however, still copies that
+N×W cotangent twice per backward step of the unroll: the O(N) per-step cost that remains,
+measured in results/bench/NOTES.md; the fix is open.) What it
 keeps for the backward pass is the rows and weights written and the rows read, never the
 memory (the paper's "store the sparse changes", without rolling the memory back: no
 backward step needs the memory's values).
@@ -55,7 +57,7 @@ def _backward(find, residuals, cotangents):
   del find
   erased, rows, weights, add, read_rows = residuals
   memory_ct, _, _, gathered_ct = cotangents
-  # gathered = M2[read_rows]:  M2's cotangent gains the gathered rows' (in place).
+  # gathered = M2[read_rows]:  M2's cotangent gains the gathered rows'.
   memory_ct = memory_ct.at[read_rows].add(gathered_ct)
   # M2 = M1 + Σ_j e_{rows_j} w_j addᵀ.
   written_ct = memory_ct[rows]                               # [J, W]
