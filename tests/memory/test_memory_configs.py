@@ -1,12 +1,10 @@
 """Every memory core trains through configs/memory_tasks.py; bad memory fields are named."""
 
-import jax
 import pytest
 
 from configs import memory_tasks
 from core import config as config_lib
 from experiments import experiment
-from experiments import supervised
 
 
 # The dense models compile slowly (tens of seconds each on 2 cores): slow, not default.
@@ -42,21 +40,3 @@ def test_bad_memory_fields_are_named(field, value, message):
   with pytest.raises(config_lib.ConfigError, match=f'model.memory.{field}: expected {message}'):
     experiment.validate(config)
 
-
-def test_sam_learns_to_copy_short_sequences():
-  """SAM as the core of the sequence model: from chance to under half of it."""
-  config = memory_tasks.get_config('sam_copy,smoke')
-  config.model.lstm_size = 32
-  config.model.memory.update(num_rows=16, word_size=8, num_reads=2, k=2)
-  config.data.kwargs.max_length = 3
-  config.optimizer.learning_rate = 3e-3
-  config.runtime.updates_per_call = 50
-  runtime = supervised.build(config)
-  state = runtime.init(jax.random.PRNGKey(0))
-  before = runtime.evaluate(state.learner.params, state.data_state, jax.random.PRNGKey(9))
-  for _ in range(10):
-    state, _ = runtime.update(state)
-  after = runtime.evaluate(state.learner.params, state.data_state, jax.random.PRNGKey(9))
-  bits = 8 * 2.0  # mean copied bits per sequence (lengths 1-3)
-  assert before['bits_per_sequence'] > 0.9 * bits
-  assert after['bits_per_sequence'] < 0.5 * bits, (before, after)

@@ -35,10 +35,23 @@ def test_resume_from_a_checkpoint_is_deterministic(tmp_path):
                               rtol=1e-5, atol=1e-6)
 
 
-def test_lstm_learns_to_copy_short_sequences():
-  """From ~1 bit per copied bit (chance) to well under half of that."""
-  config = memory_tasks.get_config('smoke')
+def _lstm_copy(config):
   config.model.lstm_size = 64
+
+
+def _sam_copy(config):
+  config.model.lstm_size = 32
+  config.model.memory.update(num_rows=16, word_size=8, num_reads=2, k=2)
+
+
+@pytest.mark.parametrize('variants, adjust', [('smoke', _lstm_copy),
+                                              ('sam_copy,smoke', _sam_copy)],
+                         ids=['lstm', 'sam'])
+def test_model_learns_to_copy_short_sequences(variants, adjust):
+  """From ~1 bit per copied bit (chance) to well under half of that: an LSTM, and SAM
+  as the sequence model's core."""
+  config = memory_tasks.get_config(variants)
+  adjust(config)
   config.data.kwargs.max_length = 3
   config.optimizer.learning_rate = 3e-3
   config.runtime.updates_per_call = 50
