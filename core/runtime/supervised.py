@@ -45,6 +45,15 @@ class Runtime(NamedTuple):
   updates_per_call: int
 
 
+def _data_metrics(data_state) -> dict:
+  """The scalar fields of a NamedTuple data state after a call (a curriculum's level and
+  error estimate), logged as ``data_<field>``."""
+  if not hasattr(data_state, '_asdict'):
+    return {}
+  return {f'data_{name}': jnp.asarray(value, jnp.float32)
+          for name, value in data_state._asdict().items() if jnp.ndim(value) == 0}
+
+
 def make(model: model_lib.Model,
          data: model_lib.DataSource,
          learner: learner_lib.Learner,
@@ -89,7 +98,7 @@ def make(model: model_lib.Model,
 
   def update(state: TrainState):
     state, metrics = jax.lax.scan(one_update, state, length=updates_per_call)
-    return state, jax.tree.map(jnp.mean, metrics)
+    return state, dict(jax.tree.map(jnp.mean, metrics), **_data_metrics(state.data_state))
 
   def evaluate(params, data_state, key):
 

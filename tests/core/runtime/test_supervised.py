@@ -120,3 +120,11 @@ def test_two_devices_match_one(run_on_virtual_cpus):
   out = run_on_virtual_cpus(_SHARDED, devices=2)
   for a, b in zip(out['1'], out['2']):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_curriculum_level_is_logged():
+  config = memory_tasks.get_config('sam_recall,curriculum,smoke')
+  runtime = supervised.build(config)
+  _, metrics = _updates(runtime, runtime.init(jax.random.PRNGKey(0)), 1)
+  assert metrics['data_level'] == config.data.kwargs.initial_level
+  assert 'data_error' in metrics and 'data_updates' in metrics
