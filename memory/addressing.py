@@ -91,10 +91,15 @@ def weights_of_rows(keys: jax.Array, strengths: jax.Array, indices: jax.Array,
                     rows: jax.Array) -> SparseWeights:
   """``sparse_content_weights`` from rows already gathered: ``rows [H, K, W]`` are
   ``memory[indices]``."""
-  dots = jnp.einsum('hw,hkw->hk', keys, rows)
-  norms = _norm(keys)[:, None] * _norm(rows)
-  similarity = dots / (norms + _EPS)
+  similarity = cosine_of_rows(keys, rows)
   return SparseWeights(indices, jax.nn.softmax(strengths[:, None] * similarity, axis=-1))
+
+
+def cosine_of_rows(keys: jax.Array, rows: jax.Array) -> jax.Array:
+  """``cos(keys[h], rows[h, k])``: ``[H, K]`` for ``keys [H, W]`` and per-head gathered
+  rows ``[H, K, W]``."""
+  dots = jnp.einsum('hw,hkw->hk', keys, rows)
+  return dots / (_norm(keys)[:, None] * _norm(rows) + _EPS)
 
 
 def dense_read(memory: jax.Array, weights: jax.Array) -> jax.Array:

@@ -95,9 +95,7 @@ def lsh(*, num_rows: int, word_size: int, num_tables: int = 8, bits: int | None 
         [jnp.ones_like(candidates[:, :1], bool), candidates[:, 1:] != candidates[:, :-1]], -1)
     safe = jnp.maximum(candidates, 0)
     rows = memory[safe]                                             # [H, L·C, W]
-    dots = jnp.einsum('hw,hcw->hc', keys, rows)
-    norms = jnp.linalg.norm(keys, axis=-1)[:, None] * jnp.linalg.norm(rows, axis=-1)
-    similarity = jnp.where(usable, dots / (norms + 1e-6), -jnp.inf)
+    similarity = jnp.where(usable, addressing.cosine_of_rows(keys, rows), -jnp.inf)
     best, positions = jax.lax.top_k(similarity, k)
     picked = jnp.take_along_axis(safe, positions, axis=-1)
     # Too few candidates (a fresh memory): fill with row 0, a real row like any other.

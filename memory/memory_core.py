@@ -11,6 +11,7 @@ core that drops into the sequence model (``memory/sequence_model.py``) or an age
   output y_t         h_t ++ reads_t
 """
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
@@ -91,11 +92,8 @@ def split_interface(interface: jax.Array, sizes: dict[str, tuple[int, ...]]) -> 
   """Cuts a flat interface vector into named pieces of the given shapes (in order)."""
   pieces, start = {}, 0
   for name, shape in sizes.items():
-    size = 1
-    for dim in shape:
-      size *= dim
-    pieces[name] = interface[start:start + size].reshape(shape)
-    start += size
+    pieces[name] = interface[start:start + math.prod(shape)].reshape(shape)
+    start += math.prod(shape)
   if start != interface.shape[-1]:
     raise ValueError(f'interface has {interface.shape[-1]} numbers, the pieces {start}')
   return pieces
@@ -103,10 +101,4 @@ def split_interface(interface: jax.Array, sizes: dict[str, tuple[int, ...]]) -> 
 
 def interface_size(sizes: dict[str, tuple[int, ...]]) -> int:
   """The total size of ``split_interface``'s pieces."""
-  total = 0
-  for shape in sizes.values():
-    size = 1
-    for dim in shape:
-      size *= dim
-    total += size
-  return total
+  return sum(math.prod(shape) for shape in sizes.values())

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import jax
 
+from memory import addressing
+
 # (index_state, memory [N, W], written_rows [J], keys [H, W]) -> (index_state, rows [H, K])
 Find = Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[Any, jax.Array]]
 
@@ -46,8 +48,8 @@ def write_and_gather(find: Find, memory, erased, rows, weights, add, index_state
 
 
 def _forward(find, memory, erased, rows, weights, add, index_state, keys):
-  memory = memory.at[erased].add(-memory[erased])
-  memory = memory.at[rows].add(weights[:, None] * add[None, :])
+  memory = addressing.erase_rows(memory, erased[None])
+  memory = addressing.sparse_add(memory, rows, weights, add)
   index_state, read_rows = find(index_state, memory, rows, jax.lax.stop_gradient(keys))
   gathered = memory[read_rows]
   return (memory, index_state, read_rows, gathered), (erased, rows, weights, add, read_rows)
