@@ -27,10 +27,14 @@ class AgentFamily(NamedTuple):
   # agent config -> the agent config that evaluates a trained policy (how it acts when
   # its score is measured: e.g. greedily for Q-learners).
   for_evaluation: Callable = _unchanged
+  # Whether make_agent takes any recurrent core (``core=``, e.g. a memory model) and
+  # validate takes the names of those cores (``memory_cores=``).
+  takes_core: bool = False
 
 
 _FAMILIES = {
-    'actor_critic': AgentFamily(actor_critic.make_agent, actor_critic_checks.validate),
+    'actor_critic': AgentFamily(actor_critic.make_agent, actor_critic_checks.validate,
+                                takes_core=True),
     'q_learning': AgentFamily(q_agent.make_agent, q_checks.validate, _greedy_q_learner),
 }
 

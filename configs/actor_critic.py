@@ -9,6 +9,11 @@ Variants (``--config=configs/actor_critic.py:VARIANTS``, comma-separated, applie
       2 CPU cores: >= 95 % correct (mean return >= 0.95) in about a minute.
   memory_ff           the same task with a feed-forward agent: stays at chance (~25 %).
   lstm                swap the feed-forward torso for an LSTM core (any task).
+  ntm, dnc, dam, sam, sdnc
+                      a memory model (memory/cores.py) as the agent's core, its controller
+                      an LSTM of agent.lstm_size, memory sized by agent.memory (16 rows of
+                      8, one read head, K = 2):
+      python scripts/run.py --config=configs/actor_critic.py:memory,sam --workdir=runs/sam
   cartpole_host       gymnasium's CartPole with the actor-learner (IMPALA) runtime.
   smoke               tiny budget for tests (seconds).
 
@@ -121,6 +126,16 @@ def _lstm(config):
   return config
 
 
+def _memory_core(name):
+  """A memory model (memory/cores.py) as the agent's core, its controller an LSTM of
+  ``agent.lstm_size``, sized for the cue-memory task (one read head)."""
+  def apply(config):
+    config.agent.core = name
+    config.agent.memory = common.memory_config(num_rows=16, word_size=8, num_reads=1, k=2)
+    return config
+  return apply
+
+
 def _cartpole_host(config):
   """CartPole as a host (gymnasium) environment, trained by the actor-learner runtime."""
   config.env.name = 'gym/CartPole-v1'
@@ -153,6 +168,7 @@ VARIANTS = {
     'memory': _memory,
     'memory_ff': _memory_ff,
     'lstm': _lstm,
+    **{name: _memory_core(name) for name in common.MEMORY_CORES if name != 'lstm'},
     'cartpole_host': _cartpole_host,
     'smoke': _smoke,
 }

@@ -27,3 +27,17 @@ def optimizer_config() -> ml_collections.ConfigDict:
   config.optimizer.b2 = 0.999
   config.optimizer.max_grad_norm = 40.0
   return config.optimizer
+
+
+# The memory cores of memory/cores.py ('lstm' is the controller alone).
+MEMORY_CORES = ('lstm', 'ntm', 'dnc', 'dam', 'sam', 'sdnc')
+
+
+def memory_config(*, num_rows: int = 128, word_size: int = 32, num_reads: int = 4,
+                  k: int = 4) -> ml_collections.ConfigDict:
+  """A memory core's sizes (``memory/cores.make_core``): rows, word size, read heads,
+  rows read per head (SAM, SDNC), the row finder (SAM, SDNC: exact | lsh, see
+  memory/index.py) and the SDNC's link entries per row."""
+  return ml_collections.ConfigDict(
+      {'num_rows': num_rows, 'word_size': word_size, 'num_reads': num_reads, 'k': k,
+       'index': 'exact', 'links_per_row': 8})

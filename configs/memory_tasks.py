@@ -2,10 +2,12 @@
 
 Variants (``--config=configs/memory_tasks.py:VARIANTS``, comma-separated, in order):
   <core>_<task>        a memory core on a task, e.g. sam_copy, dnc_recall, ntm_sort:
-                       cores lstm, ntm, dnc, dam, sam (memory/cores.py); tasks
+                       cores lstm, ntm, dnc, dam, sam, sdnc (memory/cores.py); tasks
                        copy (8-bit vectors, lengths 1-10), recall (associative recall,
                        2-6 items of 3 six-bit vectors), sort (priority sort, 20 inputs,
-                       the 16 highest out).
+                       the 16 highest out), oneshot (one-shot classification episodes
+                       of 5 classes x 10 images, on scikit-learn's digits as a stand-in
+                       for Omniglot; envs/one_shot.py reads Omniglot from a path).
       python scripts/run.py --config=configs/memory_tasks.py:sam_copy --workdir=runs/sam_copy
   lstm_copy (default)  an LSTM (256) on copy. A test trains a small LSTM on lengths 1-3 to
                        under half the chance cost in 500 updates.
@@ -14,7 +16,8 @@ Variants (``--config=configs/memory_tasks.py:VARIANTS``, comma-separated, in ord
   smoke                a few updates of a tiny run (tests).
 
 The memory cores use the SAM paper's set-up: an LSTM controller of 100 units, words of
-32, 4 read heads, K = 4 rows per head for SAM; 128 rows for these small tasks.
+32, 4 read heads, K = 4 rows per head for SAM (and per read mode for the SDNC, whose
+link matrix keeps 8 entries per row); 128 rows for these small tasks.
 
 Training: Adam 1e-4 as the SAM paper's copy experiments (Rae et al. 2016, §4), batches of
 16 sequences, global-norm clip 10. The cost is the sigmoid cross-entropy of the target
@@ -40,11 +43,11 @@ def _base() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'sequence'
-  config.model.core = 'lstm'      # memory/cores.py: lstm | ntm | dnc | dam | sam
+  config.model.core = 'lstm'      # memory/cores.py: lstm | ntm | dnc | dam | sam | sdnc
   config.model.lstm_size = 256    # the controller's units
-  config.model.memory = ml_collections.ConfigDict(
-      {'num_rows': 128, 'word_size': 32, 'num_reads': 4, 'k': 4,
-       'index': 'exact'})  # SAM's row finder: exact | lsh (memory/index.py)
+  config.model.memory = common.memory_config()
+  # bits (sigmoid per target bit) | classes (softmax over one-hot targets: one-shot)
+  config.model.output = 'bits'
 
   config.optimizer = common.optimizer_config()
   config.optimizer.name = 'adam'
@@ -72,6 +75,9 @@ _TASKS = {
                                       'min_items': 2, 'max_items': 6}),
     'sort': ('priority_sort', {'batch_size': 16, 'bits': 8, 'min_length': 20,
                                'max_length': 20, 'num_outputs': 16}),
+    # The stand-in for Omniglot (which cannot be downloaded here): scikit-learn's digits.
+    'oneshot': ('one_shot_digits', {'batch_size': 16, 'num_classes': 5,
+                                    'samples_per_class': 10}),
 }
 _CURRICULA = {
     'copy': {'batch_size': 16, 'bits': 8, 'initial_level': 1, 'max_level': 64},
@@ -80,7 +86,6 @@ _CURRICULA = {
     'priority_sort': {'batch_size': 16, 'bits': 8, 'num_outputs': 16, 'initial_level': 1,
                       'max_level': 64},
 }
-_CORES = ('lstm', 'ntm', 'dnc', 'dam', 'sam')
 
 
 def _core_on_task(core, task):
@@ -90,6 +95,7 @@ def _core_on_task(core, task):
       config.model.lstm_size = 100
     config.data.name, kwargs = _TASKS[task]
     config.data.kwargs = ml_collections.ConfigDict(kwargs)
+    config.model.output = 'classes' if task == 'oneshot' else 'bits'
     return config
   return apply
 
@@ -111,7 +117,8 @@ def _smoke(config):
   config.model.memory.num_reads = 2
   config.model.memory.k = 2
   for field, small in (('max_length', 4), ('min_length', 1), ('max_items', 3),
-                       ('min_items', 2), ('num_outputs', 2), ('max_level', 4)):
+                       ('min_items', 2), ('num_outputs', 2), ('max_level', 4),
+                       ('num_classes', 2), ('samples_per_class', 2)):
     if field in config.data.kwargs:
       config.data.kwargs[field] = small
   config.runtime.updates_per_call = 2
@@ -124,7 +131,7 @@ def _smoke(config):
 
 VARIANTS = {
     'lstm_copy': _lstm_copy,
-    **{f'{core}_{task}': _core_on_task(core, task) for core in _CORES for task in _TASKS
+    **{f'{core}_{task}': _core_on_task(core, task) for core in common.MEMORY_CORES for task in _TASKS
        if (core, task) != ('lstm', 'copy')},
     'curriculum': _curriculum,
     'smoke': _smoke,

@@ -1,11 +1,16 @@
 """Supervised tasks (data sources that are pure functions of a key) by name, for configs.
 
-Each task is registered twice: ``'<task>'`` draws lengths from a fixed range (stateless),
-``'<task>_curriculum'`` draws them under the SAM paper's exponential curriculum
-(``envs.curriculum``). They are separate names rather than a ``curriculum`` flag because
-their arguments differ (``min_length``/``max_length`` against ``initial_level``,
-``max_level``, ``threshold``, ...), so each name's unknown-argument error lists exactly
-what that source takes.
+Each algorithmic task is registered twice: ``'<task>'`` draws lengths from a fixed range
+(stateless), ``'<task>_curriculum'`` draws them under the SAM paper's exponential
+curriculum (``envs.curriculum``). They are separate names rather than a ``curriculum``
+flag because their arguments differ (``min_length``/``max_length`` against
+``initial_level``, ``max_level``, ``threshold``, ...), so each name's unknown-argument
+error lists exactly what that source takes.
+
+The one-shot classification tasks (``envs.one_shot``) have no curriculum:
+``'one_shot_digits'`` runs on scikit-learn's digits, a stand-in that ships with that
+package, and ``'one_shot_omniglot'`` reads Omniglot from the ``path`` it is given (it is
+never downloaded).
 """
 
 import types as pytypes
@@ -16,6 +21,7 @@ from core import model as model_lib
 from envs import associative_recall
 from envs import copy_task
 from envs import curriculum
+from envs import one_shot
 from envs import priority_sort
 
 _CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., model_lib.DataSource]]' = (
@@ -26,6 +32,8 @@ _CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., model_lib.DataSource
         'associative_recall_curriculum': curriculum.make_associative_recall,
         'priority_sort': priority_sort.make,
         'priority_sort_curriculum': curriculum.make_priority_sort,
+        'one_shot_digits': one_shot.make_digits,
+        'one_shot_omniglot': one_shot.make_omniglot,
     }))
 
 

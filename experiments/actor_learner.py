@@ -14,13 +14,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from agents import registry as agent_registry
 from core import learner as learner_lib
 from core import optim
 from core import parallel
 from core.runtime import actor_learner
 from envs import host_registry
 from experiments import host_play
+from experiments import agents
 from experiments import train as train_lib
 
 
@@ -41,7 +41,7 @@ def build(config: ml_collections.ConfigDict, make_agent: Callable | None = None)
   ``make_agent(env_spec, agent_config) -> Agent`` defaults to the registered family of
   ``config.agent.name``.
   """
-  make_agent = make_agent or agent_registry.get(config.agent.name).make_agent
+  make_agent = make_agent or agents.make_agent
   spec, frames_per_step = host_play.probe_env(config)
   agent = make_agent(spec, config.agent)
   optimizer = optim.make_optimizer(config.optimizer, total_updates(config, frames_per_step))

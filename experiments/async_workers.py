@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from agents import registry as agent_registry
 from core import learner as learner_lib
 from core import optim
 from core.runtime import async_workers
 from envs import host_registry
 from experiments import host_play
+from experiments import agents
 from experiments import train as train_lib
 
 
@@ -43,7 +43,7 @@ def total_updates(config, frames_per_step: int) -> int:
 
 def make_agent_and_learner(config, spec, frames_per_step: int,
                            make_agent: Callable | None = None):
-  make_agent = make_agent or agent_registry.get(config.agent.name).make_agent
+  make_agent = make_agent or agents.make_agent
   agent = make_agent(spec, config.agent)
   optimizer = optim.make_optimizer(config.optimizer, total_updates(config, frames_per_step))
   return agent, learner_lib.learner_for(agent, optimizer)

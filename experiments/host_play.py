@@ -7,6 +7,7 @@ import numpy as np
 
 from agents import registry as agent_registry
 from envs import host_registry
+from experiments import agents
 
 
 class Evaluation(NamedTuple):
@@ -31,7 +32,7 @@ def evaluation_agent(config, spec, make_agent=None):
   if make_agent is not None:
     return make_agent(spec, config.agent)
   family = agent_registry.get(config.agent.name)
-  return family.make_agent(spec, family.for_evaluation(config.agent))
+  return agents.make_agent(spec, family.for_evaluation(config.agent))
 
 
 def play_host(agent, params, config, *, num_episodes: int, seed: int,

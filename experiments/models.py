@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple
 
 from core import config as config_lib
 from core import model as model_lib
+from experiments import agents
 from memory import cores
 from memory import sequence_model
 
@@ -19,18 +20,14 @@ class ModelFamily(NamedTuple):
 def _make_sequence_model(example_batch, config) -> model_lib.Model:
   core = cores.make_core(config.core, controller_size=config.lstm_size,
                          **config.memory.to_dict())
-  return sequence_model.make_model(core, example_batch.targets.shape[-1])
+  return sequence_model.make_model(core, example_batch.targets.shape[-1], config.output)
 
 
 def _validate_sequence_model(config, prefix: str) -> None:
   config_lib.one_of(config, f'{prefix}.core', cores.NAMES)
   config_lib.positive_int(config, f'{prefix}.lstm_size')
-  for field in ('num_rows', 'word_size', 'num_reads', 'k'):
-    config_lib.positive_int(config, f'{prefix}.memory.{field}')
-  config_lib.one_of(config, f'{prefix}.memory.index', cores.INDEXES)
-  memory = config_lib.get_field(config, f'{prefix}.memory')
-  config_lib.require(config, f'{prefix}.memory.k', lambda k: k <= memory.num_rows,
-                     f'at most memory.num_rows ({memory.num_rows})')
+  config_lib.one_of(config, f'{prefix}.output', sequence_model.OUTPUTS)
+  agents.validate_memory(config, f'{prefix}.memory')
 
 
 _FAMILIES = {

@@ -8,12 +8,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from agents import registry as agent_registry
 from core import learner as learner_lib
 from core import optim
 from core import parallel
 from core.runtime import on_device
 from envs import registry as env_registry
+from experiments import agents
 from experiments import train as train_lib
 
 
@@ -30,7 +30,7 @@ def build(config: ml_collections.ConfigDict,
   ``make_agent(env_spec, agent_config) -> Agent`` defaults to the registered family of
   ``config.agent.name``.
   """
-  make_agent = make_agent or agent_registry.get(config.agent.name).make_agent
+  make_agent = make_agent or agents.make_agent
   env = env_registry.make(config.env.name, **config.env.kwargs.to_dict())
   agent = make_agent(env.spec, config.agent)
   optimizer = optim.make_optimizer(config.optimizer, total_updates(config))

@@ -187,9 +187,9 @@ def recent_mean(records: Sequence[Mapping[str, Any]], key: str, count: int) -> f
 # --- Plots ----------------------------------------------------------------------------------
 
 
-def plot_run(run_dir: str | os.PathLike, keys: Sequence[str]) -> list[str]:
+def plot_run(run_dir: str | os.PathLike, keys: Sequence[str], x: str = 'frames') -> list[str]:
   """Learning-curve PNGs of a stored run, drawn from its ``metrics.jsonl.gz`` into
-  ``run_dir`` (the keys the log has a finite value of; x: frames). Returns the paths."""
+  ``run_dir`` (the keys the log has a finite value of, against ``x``). Returns the paths."""
   from core import plots  # pylint: disable=g-import-not-at-top  (matplotlib: only when drawing)
   run_dir = pathlib.Path(run_dir)
   records = read_metrics(run_dir / METRICS_FILENAME)
@@ -200,4 +200,4 @@ def plot_run(run_dir: str | os.PathLike, keys: Sequence[str]) -> list[str]:
     path = pathlib.Path(tmp) / metrics_lib.METRICS_FILENAME
     with gzip.open(run_dir / METRICS_FILENAME, 'rb') as src, open(path, 'wb') as dst:
       shutil.copyfileobj(src, dst)
-    return plots.plot_metrics(path, run_dir, x='frames', keys=present)
+    return plots.plot_metrics(path, run_dir, x=x, keys=present)

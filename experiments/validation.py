@@ -9,6 +9,7 @@ from core import config as config_lib
 from envs import host_registry
 from envs import registry as env_registry
 from envs import task_registry
+from experiments import agents
 from experiments import models as model_registry
 
 RUNTIMES = ('on_device', 'actor_learner', 'async', 'supervised')  # experiments/experiment.py
@@ -39,7 +40,7 @@ def _validate_agent(config):
   c.positive_int(config, 'total_frames')
   c.positive_int(config, 'num_eval_episodes')
   c.one_of(config, 'agent.name', agent_registry.names())
-  agent_registry.get(config.agent.name).validate(config, 'agent')
+  agents.validate(config, 'agent')
 
 
 def _check_devices(config, devices_field: str, batch_field: str, what: str,

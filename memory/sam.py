@@ -53,19 +53,37 @@ class DAMState(NamedTuple):
   read_weights: jax.Array  # [H, N]
 
 
-def _interface_sizes(num_reads: int, word_size: int) -> dict[str, tuple[int, ...]]:
+def interface_sizes(num_reads: int, word_size: int) -> dict[str, tuple[int, ...]]:
+  """SAM's interface pieces (read keys and strengths, the word added, the write gate α
+  and the interpolation gate γ) and their shapes, in order."""
   return {'read_keys': (num_reads, word_size), 'read_strengths': (num_reads,),
           'write_vector': (word_size,), 'write_gate': (), 'interpolation_gate': ()}
 
 
-def _decode(interface, num_reads, word_size):
-  pieces = memory_core.split_interface(interface, _interface_sizes(num_reads, word_size))
+def decode(pieces: dict):
+  """``(keys, strengths β ≥ 1, add, α, γ)`` from ``split_interface``'s pieces."""
   return (pieces['read_keys'], addressing.oneplus(pieces['read_strengths']),
           pieces['write_vector'], jax.nn.sigmoid(pieces['write_gate']),
           jax.nn.sigmoid(pieces['interpolation_gate']))
 
 
-def _check(num_rows, word_size, num_reads, k=None):
+def _decode(interface, num_reads, word_size):
+  return decode(memory_core.split_interface(interface, interface_sizes(num_reads, word_size)))
+
+
+def write_rows(usage: lru.LRUState, read_indices, read_weights, alpha, gamma):
+  """SAM's write ``α (γ w^R_{t−1} + (1 − γ) I^U)`` as ``(oldest U, rows [J], weights [J])``:
+  the rows read last step (their weights averaged over the heads), then U."""
+  oldest = lru.oldest(usage)
+  rows = jnp.concatenate([read_indices.reshape(-1), oldest[None]])
+  weights = alpha * jnp.concatenate([gamma * read_weights.reshape(-1) / read_indices.shape[0],
+                                     (1.0 - gamma)[None]])
+  return oldest, rows, weights
+
+
+def check_sizes(num_rows, word_size, num_reads, k=None):
+  """Raises ``ValueError`` naming the first size that is not a positive integer (or a
+  ``k`` above ``num_rows``)."""
   for name, value in (('num_rows', num_rows), ('word_size', word_size),
                       ('num_reads', num_reads)) + ((('k', k),) if k is not None else ()):
     if not isinstance(value, int) or value < 1:
@@ -78,7 +96,7 @@ def sam_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
                index: index_lib.Index | None = None) -> memory_core.MemoryAccess:
   """SAM with ``num_reads`` heads reading ``k`` rows each of an ``[num_rows, word_size]``
   memory; ``index`` finds the rows (``memory/index.py``; exact top-K by default)."""
-  _check(num_rows, word_size, num_reads, k)
+  check_sizes(num_rows, word_size, num_reads, k)
   index = index or index_lib.exact()
 
   def find(index_state, memory, written_rows, keys):
@@ -94,12 +112,11 @@ def sam_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
 
   def step(state: SAMState, interface):
     keys, strengths, add, alpha, gamma = _decode(interface, num_reads, word_size)
-    oldest = lru.oldest(state.usage)
-    rows = jnp.concatenate([state.read_indices.reshape(-1), oldest[None]])
-    weights = alpha * jnp.concatenate([gamma * state.read_weights.reshape(-1) / num_reads,
-                                       (1.0 - gamma)[None]])
+    oldest, rows, weights = write_rows(state.usage, state.read_indices, state.read_weights,
+                                       alpha, gamma)
     memory, index_state, read_rows, gathered = sparse_step.write_and_gather(
-        find, state.memory, oldest, rows, weights, add, state.index, keys)
+        find, state.memory, oldest, rows, weights, add, state.index, keys,
+        jnp.zeros((num_reads, 0), jnp.int32))
     read = addressing.weights_of_rows(keys, strengths, read_rows, gathered)
     reads = jnp.einsum('hk,hkw->hw', read.weights, gathered)
     # This step's writes and reads are one access time, as in DAM.
@@ -110,13 +127,13 @@ def sam_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
     return SAMState(memory, usage, index_state, read.indices, read.weights), reads
 
   return memory_core.MemoryAccess(
-      interface_size=memory_core.interface_size(_interface_sizes(num_reads, word_size)),
+      interface_size=memory_core.interface_size(interface_sizes(num_reads, word_size)),
       num_reads=num_reads, word_size=word_size, initial_state=initial_state, step=step)
 
 
 def dam_access(*, num_rows: int, word_size: int, num_reads: int) -> memory_core.MemoryAccess:
   """DAM: SAM's reads, writes and usage with dense weights over every row."""
-  _check(num_rows, word_size, num_reads)
+  check_sizes(num_rows, word_size, num_reads)
 
   def initial_state():
     return DAMState(memory=jnp.zeros((num_rows, word_size)),
@@ -142,5 +159,5 @@ def dam_access(*, num_rows: int, word_size: int, num_reads: int) -> memory_core.
     return DAMState(memory, last_access, time, read_weights), reads
 
   return memory_core.MemoryAccess(
-      interface_size=memory_core.interface_size(_interface_sizes(num_reads, word_size)),
+      interface_size=memory_core.interface_size(interface_sizes(num_reads, word_size)),
       num_reads=num_reads, word_size=word_size, initial_state=initial_state, step=step)

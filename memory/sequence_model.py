@@ -1,9 +1,17 @@
 """A sequence predictor over any recurrent core, for the memory models' algorithmic tasks.
 
 The core (an LSTM, NTM, DNC, SAM, ...) reads ``inputs[t]``; a linear readout of its output
-predicts the ``targets[t]`` bits. The loss is the sigmoid cross-entropy of the scored
-steps, summed over bits and time and averaged over the batch, in nats; the metrics give
-it in bits per sequence (the cost the SAM paper plots) and count wrong bits.
+predicts ``targets[t]``, either
+
+  bits     independent bits (copy, recall, sort): the sigmoid cross-entropy of the scored
+           steps, summed over bits and time and averaged over the batch, in nats; the
+           metrics give it in bits per sequence (the cost the SAM paper plots) and count
+           wrong bits;
+  classes  one class of the one-hot targets (one-shot classification): the softmax
+           cross-entropy, summed over time and averaged over the batch; the metrics give
+           the error rate over all scored steps and over the steps whose class the
+           sequence showed before (the one-shot error: the first sight of a class can
+           only be guessed).
 """
 
 from typing import Any
@@ -17,9 +25,16 @@ from core import model as model_lib
 from core import recurrent
 
 
-def make_model(core: recurrent.RecurrentCore, output_size: int) -> model_lib.Model:
+OUTPUTS = ('bits', 'classes')
+
+
+def make_model(core: recurrent.RecurrentCore, output_size: int,
+               output: str = 'bits') -> model_lib.Model:
   """A ``core.model.Model`` over batches with ``inputs [T, B, I]``, ``targets [T, B, O]``
-  and ``mask [T, B]`` (e.g. ``envs.copy_task.SequenceBatch``)."""
+  and ``mask [T, B]`` (e.g. ``envs.copy_task.SequenceBatch``); ``output`` is one of
+  ``OUTPUTS`` (see the module docstring)."""
+  if output not in OUTPUTS:
+    raise ValueError(f'output: expected one of {OUTPUTS}, got {output!r}')
   readout = nn.Dense(output_size)
 
   def init(key, batch) -> dict[str, Any]:
@@ -37,7 +52,7 @@ def make_model(core: recurrent.RecurrentCore, output_size: int) -> model_lib.Mod
     outputs, _ = recurrent.unroll(core, params['core'], state, batch.inputs, first)
     return readout.apply(params['readout'], outputs)   # [T, B, O] logits
 
-  def loss(params, batch, key):
+  def bits_loss(params, batch, key):
     logits = predict(params, batch, key)
     xent = optax.sigmoid_binary_cross_entropy(logits, batch.targets).sum(-1) * batch.mask
     nats_per_sequence = jnp.sum(xent) / batch.mask.shape[1]
@@ -48,4 +63,20 @@ def make_model(core: recurrent.RecurrentCore, output_size: int) -> model_lib.Mod
         'bit_errors_per_sequence': jnp.sum(wrong) / batch.mask.shape[1],
     }
 
-  return model_lib.Model(init=init, loss=loss)
+  def classes_loss(params, batch, key):
+    logits = predict(params, batch, key)
+    xent = optax.softmax_cross_entropy(logits, batch.targets) * batch.mask
+    nats_per_sequence = jnp.sum(xent) / batch.mask.shape[1]
+    wrong = (jnp.argmax(logits, -1) != jnp.argmax(batch.targets, -1)) * batch.mask
+    # Steps whose class appeared earlier in the sequence.
+    seen = jnp.sum((jnp.cumsum(batch.targets, axis=0) - batch.targets) * batch.targets,
+                   axis=-1) > 0
+    seen_mask = batch.mask * seen
+    return nats_per_sequence, {
+        'loss': nats_per_sequence,
+        'error': jnp.sum(wrong) / jnp.maximum(jnp.sum(batch.mask), 1.0),
+        'error_seen_before': (jnp.sum(wrong * seen_mask)
+                              / jnp.maximum(jnp.sum(seen_mask), 1.0)),
+    }
+
+  return model_lib.Model(init=init, loss=bits_loss if output == 'bits' else classes_loss)

@@ -18,6 +18,7 @@ import functools
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from memory import addressing
 
@@ -26,9 +27,11 @@ Find = Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[Any, jax.Array]]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def write_and_gather(find: Find, memory, erased, rows, weights, add, index_state, keys):
+def write_and_gather(find: Find, memory, erased, rows, weights, add, index_state, keys,
+                     known_rows):
   """Erases row ``erased``, adds ``weights[j] · add`` to ``rows[j]``, then picks the rows
-  to read with ``find`` (on the new memory, no gradient) and gathers them.
+  to read with ``find`` (on the new memory, no gradient) and gathers them with
+  ``known_rows``.
 
   Args:
     find: the row finder (a hashable, pure function; see ``Find``).
@@ -40,19 +43,24 @@ def write_and_gather(find: Find, memory, erased, rows, weights, add, index_state
     add: ``[W]`` the word added.
     index_state: the finder's state (no gradient).
     keys: ``[H, W]`` what ``find`` looks for (no gradient through the selection).
+    known_rows: ``[H, E]`` int32 more rows to gather per head, chosen by the caller (the
+      SDNC's temporal links; ``E`` may be 0).
 
   Returns:
-    ``(memory, index_state, read_rows [H, K] int32, gathered [H, K, W])``.
+    ``(memory, index_state, read_rows [H, K] int32, gathered [H, K + E, W])``: the rows
+    ``find`` picked, then ``known_rows``.
   """
-  return _forward(find, memory, erased, rows, weights, add, index_state, keys)[0]
+  return _forward(find, memory, erased, rows, weights, add, index_state, keys,
+                  known_rows)[0]
 
 
-def _forward(find, memory, erased, rows, weights, add, index_state, keys):
+def _forward(find, memory, erased, rows, weights, add, index_state, keys, known_rows):
   memory = addressing.erase_rows(memory, erased[None])
   memory = addressing.sparse_add(memory, rows, weights, add)
   index_state, read_rows = find(index_state, memory, rows, jax.lax.stop_gradient(keys))
-  gathered = memory[read_rows]
-  return (memory, index_state, read_rows, gathered), (erased, rows, weights, add, read_rows)
+  all_rows = jnp.concatenate([read_rows, known_rows.astype(read_rows.dtype)], axis=1)
+  gathered = memory[all_rows]
+  return (memory, index_state, read_rows, gathered), (erased, rows, weights, add, all_rows)
 
 
 def _backward(find, residuals, cotangents):
@@ -67,7 +75,7 @@ def _backward(find, residuals, cotangents):
   add_ct = weights @ written_ct
   # M1 = M with row `erased` zeroed: nothing flows back into that row.
   memory_ct = memory_ct.at[erased].multiply(0.0)
-  return (memory_ct, None, None, weights_ct, add_ct, None, None)
+  return (memory_ct, None, None, weights_ct, add_ct, None, None, None)
 
 
 write_and_gather.defvjp(

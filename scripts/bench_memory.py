@@ -16,7 +16,8 @@ size N and model (experiments/memory_benchmark.py):
 Speed figures are medians over --repeats with their spread; the ratios
 ``speedup_vs_ntm`` (NTM's per-example step time over SAM's), ``speedup_vs_ntm_approx``
 (the same for SAM with the LSH index, ``sam_lsh``) and ``backprop_memory_ratio_vs_ntm``
-are keyed by N, the speed ratios taken within each repeat.
+are keyed by N, the speed ratios taken within each repeat; ``sdnc_speedup_vs_dnc`` and
+``sdnc_backprop_memory_ratio_vs_dnc`` compare the sparse DNC with the DNC the same way.
 
   python scripts/bench_memory.py                     # all sizes (~1 hour on 2 cores)
   python scripts/bench_memory.py --sizes=1024,4096 --models=sam,ntm --repeats=1 \
@@ -34,7 +35,7 @@ from experiments import memory_benchmark as mb
 
 _SIZES = flags.DEFINE_list('sizes', ['1024', '4096', '16384', '65536', '262144', '1048576'],
                            'Memory sizes N (rows).')
-_MODELS = flags.DEFINE_list('models', ['sam', 'sam_lsh', 'dam', 'ntm', 'dnc'],
+_MODELS = flags.DEFINE_list('models', ['sam', 'sam_lsh', 'dam', 'ntm', 'dnc', 'sdnc'],
                             'Models (memory/cores.py; sam_lsh: SAM with the LSH index).')
 _BATCH = flags.DEFINE_integer('batch', 8, 'Batch for the step time.')
 _TIME_STEPS = flags.DEFINE_integer('time_steps', 50, 'Unrolled steps per timed call.')
@@ -113,19 +114,27 @@ def _speedup(ntm: dict, other: dict) -> dict | None:
   return bench_stats.spread(bench_stats.ratios(ntm[key]['samples'], other[key]['samples']))
 
 
+def _memory_ratio(dense: dict, sparse: dict) -> float | None:
+  key = 'backprop_added_bytes'
+  if key not in dense or key not in sparse:
+    return None
+  return dense[key] / max(sparse[key], 1)
+
+
 def _ratios(by_size: dict) -> dict:
-  speedup, speedup_approx, memory = {}, {}, {}
+  """SAM's (exact and LSH) ratios over the NTM, and the SDNC's over the DNC, by N."""
+  pairs = {'speedup_vs_ntm': ('ntm', 'sam', _speedup),
+           'speedup_vs_ntm_approx': ('ntm', 'sam_lsh', _speedup),
+           'backprop_memory_ratio_vs_ntm': ('ntm', 'sam', _memory_ratio),
+           'sdnc_speedup_vs_dnc': ('dnc', 'sdnc', _speedup),
+           'sdnc_backprop_memory_ratio_vs_dnc': ('dnc', 'sdnc', _memory_ratio)}
+  out = {field: {} for field in pairs}
   for size, results in by_size.items():
-    ntm = results.get('ntm', {})
-    for out, name in ((speedup, 'sam'), (speedup_approx, 'sam_lsh')):
-      ratio = _speedup(ntm, results.get(name, {}))
+    for field, (dense, sparse, ratio_of) in pairs.items():
+      ratio = ratio_of(results.get(dense, {}), results.get(sparse, {}))
       if ratio is not None:
-        out[size] = ratio
-    sam = results.get('sam', {})
-    if 'backprop_added_bytes' in ntm and 'backprop_added_bytes' in sam:
-      memory[size] = ntm['backprop_added_bytes'] / max(sam['backprop_added_bytes'], 1)
-  return {'speedup_vs_ntm': speedup, 'speedup_vs_ntm_approx': speedup_approx,
-          'backprop_memory_ratio_vs_ntm': memory}
+        out[field][size] = ratio
+  return out
 
 
 def main(argv):

@@ -4,8 +4,12 @@ from core import config as config_lib
 from agents import networks
 
 
-def validate(config, prefix: str = 'agent') -> None:
-  """Raises ``ConfigError`` naming the first bad field of ``config[prefix]``."""
+def validate(config, prefix: str = 'agent', memory_cores: tuple[str, ...] = ()) -> None:
+  """Raises ``ConfigError`` naming the first bad field of ``config[prefix]``.
+
+  ``memory_cores``: more names ``core`` may take, cores that the caller builds and checks
+  (the memory models, wired in ``experiments/agents.py``).
+  """
   c = config_lib
   c.require(config, f'{prefix}.hidden_sizes',
             lambda x: len(x) > 0 and all(isinstance(h, int) and h > 0 for h in x),
@@ -13,7 +17,7 @@ def validate(config, prefix: str = 'agent') -> None:
   c.one_of(config, f'{prefix}.torso', ('mlp', 'shallow', 'deep'))
   c.one_of(config, f'{prefix}.conv_implementation', ('auto', 'standard', 'matmul'))
   c.one_of(config, f'{prefix}.activation', networks.ACTIVATIONS)
-  c.one_of(config, f'{prefix}.core', ('none', 'lstm'))
+  c.one_of(config, f'{prefix}.core', ('none', 'lstm') + tuple(memory_cores))
   c.positive_int(config, f'{prefix}.lstm_size')
   c.one_of(config, f'{prefix}.loss', ('vtrace', 'nstep'))
   c.in_range(config, f'{prefix}.discount', 0.0, 1.0)

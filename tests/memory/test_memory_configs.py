@@ -10,6 +10,7 @@ from experiments import experiment
 # The dense models compile slowly (tens of seconds each on 2 cores): slow, not default.
 @pytest.mark.parametrize('variants', [
     'sam_recall,curriculum,smoke',
+    'sdnc_oneshot,smoke',
     pytest.param('sam_copy,smoke', marks=pytest.mark.slow),
     pytest.param('dnc_recall,smoke', marks=pytest.mark.slow),
     pytest.param('ntm_sort,smoke', marks=pytest.mark.slow),
@@ -30,7 +31,7 @@ def test_sam_with_the_lsh_index_trains(tmp_path):
 
 
 @pytest.mark.parametrize('field, value, message', [
-    ('k', 9, 'at most memory.num_rows'),
+    ('k', 9, 'at most model.memory.num_rows'),
     ('index', 'faiss', "one of \\['exact', 'lsh'\\]"),
     ('num_reads', 0, 'a positive integer'),
 ])

@@ -23,7 +23,8 @@ def _run(args, **kwargs):
 
 
 @pytest.mark.parametrize('variants', ['cartpole,smoke', 'memory,smoke', 'cartpole,lstm,smoke',
-                                      'memory_ff,smoke', 'cartpole_host,smoke'])
+                                      'memory_ff,smoke', 'cartpole_host,smoke',
+                                      'memory,sdnc,smoke'])
 def test_smoke_variant_trains_and_fills_the_workdir(tmp_path, variants):
   config = configs.get_config(variants)
   experiment.validate(config)

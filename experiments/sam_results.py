@@ -1,0 +1,237 @@
+"""The memory models' learning results (``results/sam/``): runs, their figures, the table.
+
+Each run trains one memory core (``configs/memory_tasks.py``: ``<model>_<task>``) for a
+fixed number of examples; its folder under ``runs/<run>/`` holds the training log
+(``metrics.jsonl.gz``) and ``run.json`` (model, task, seed, budget, the error threshold
+and which metric it applies to). README.md and summary.json are generated from those
+alone (``regenerate``), as for the other results folders (``results_store``).
+
+Figures, all from the training log:
+  final      the mean of the metric over the newest ``FINAL_RECORDS`` log records
+  to target  the examples seen at the first log record where the mean of the metric over
+             the newest ``FINAL_RECORDS`` records is at or below the threshold (None:
+             never, within the budget)
+  eval       the run's final evaluation on fresh batches (``eval_<metric>``)
+and per model and task, over its seeds: how many reached the threshold and the median
+examples to reach it (a seed that never did counts as above every seed that did; None
+when half or more never did).
+"""
+
+from collections.abc import Mapping, Sequence
+import json
+import math
+import os
+import pathlib
+from typing import Any, NamedTuple
+
+from experiments import results_store
+
+FINAL_RECORDS = 5  # log records averaged for "final" and for the threshold test
+X = 'examples'
+PLOT_KEYS = ('bits_per_sequence', 'bit_errors_per_sequence', 'error', 'error_seen_before',
+             'data_level', 'loss')
+
+# The metric a task's threshold applies to, and the default threshold (per sequence).
+TASK_METRICS = {
+    'copy': ('bit_errors_per_sequence', 1.0),
+    'recall': ('bit_errors_per_sequence', 1.0),
+    'sort': ('bit_errors_per_sequence', 8.0),
+    'oneshot': ('error_seen_before', 0.2),
+}
+
+PAPER_CLAIM = ('SAM learns copy, associative recall and priority sort as fast as or faster '
+               'than the dense models (NTM, DNC; Rae et al. 2016, Figure 3); one-shot '
+               'Omniglot error < 0.2 for SAM against about 0.4 for the dense model at 100 '
+               'characters.')
+
+
+class RunInfo(NamedTuple):
+  model: str        # memory/cores.py name
+  task: str         # configs/memory_tasks.py task
+  seed: int
+  examples: int     # the budget
+  metric: str       # what the threshold applies to
+  threshold: float
+
+
+class RunSummary(NamedTuple):
+  examples: int                   # trained
+  final: float | None             # mean of the metric over the newest records
+  to_target: int | None           # examples at the first record at or below threshold
+  final_eval: float | None        # eval_<metric> of the final evaluation
+  final_level: float | None       # a curriculum's level at the end (data_level)
+
+
+class Run(NamedTuple):
+  name: str
+  info: RunInfo
+  records: list
+
+
+class Row(NamedTuple):
+  name: str
+  info: RunInfo
+  summary: RunSummary
+
+
+class Setting(NamedTuple):
+  """One model on one task, over its seeds."""
+  model: str
+  task: str
+  seeds: tuple
+  reached: int                    # seeds that reached the threshold
+  median_to_target: float | None  # censored median (None: half or more never reached)
+  finals: tuple                   # each seed's final value
+
+
+def run_name(model: str, task: str, seed: int) -> str:
+  return f'{model}-{task}-seed{seed}'
+
+
+def info_from_json(data: Mapping[str, Any], source: str) -> RunInfo:
+  results_store.require_fields(data, RunInfo._fields, source)
+  return RunInfo(model=str(data['model']), task=str(data['task']), seed=int(data['seed']),
+                 examples=int(data['examples']), metric=str(data['metric']),
+                 threshold=float(data['threshold']))
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+  run_dir = pathlib.Path(run_dir)
+  path = run_dir / results_store.RUN_INFO_FILENAME
+  info = info_from_json(json.loads(path.read_text(encoding='utf-8')), str(path))
+  return Run(run_dir.name, info,
+             results_store.read_metrics(run_dir / results_store.METRICS_FILENAME))
+
+
+def load_runs(results_dir: str | os.PathLike) -> list[Run]:
+  return [load_run(d) for d in results_store.run_dirs(results_dir)]
+
+
+def store_run(metrics_path: str | os.PathLike, results_dir: str | os.PathLike,
+              info: RunInfo) -> pathlib.Path:
+  """Copies a workdir's metrics (gzipped) and writes run.json under ``runs/<name>/``."""
+  run_dir = results_store.run_dir_of(results_dir, run_name(info.model, info.task, info.seed))
+  results_store.store_metrics(metrics_path, run_dir)
+  results_store.write_run_info(run_dir, info._asdict())
+  return run_dir
+
+
+def summarise_run(records: Sequence[Mapping[str, Any]], info: RunInfo) -> RunSummary:
+  records = results_store.drop_superseded(records, x=X)
+  with_metric = [r for r in records if results_store.is_number(r.get(info.metric))]
+  to_target = None
+  for end in range(len(with_metric)):
+    window = with_metric[max(0, end + 1 - FINAL_RECORDS):end + 1]
+    if len(window) == FINAL_RECORDS or end + 1 == len(with_metric):
+      if sum(r[info.metric] for r in window) / len(window) <= info.threshold:
+        to_target = int(with_metric[end][X])
+        break
+  final_eval = next((r[f'eval_{info.metric}'] for r in reversed(records)
+                     if results_store.is_number(r.get(f'eval_{info.metric}'))), None)
+  return RunSummary(
+      examples=int(records[-1][X]) if records else 0,
+      final=results_store.recent_mean(with_metric, info.metric, FINAL_RECORDS),
+      to_target=to_target,
+      final_eval=final_eval,
+      final_level=results_store.recent_mean(records, 'data_level', 1))
+
+
+def summarise(run: Run) -> Row:
+  return Row(run.name, run.info, summarise_run(run.records, run.info))
+
+
+def censored_median(values: Sequence[float | None]) -> float | None:
+  """The median where None (never reached) ranks above every number; None if the median
+  falls on a None."""
+  ranked = sorted(values, key=lambda v: math.inf if v is None else v)
+  n = len(ranked)
+  if not n:
+    return None
+  middle = ranked[(n - 1) // 2:n // 2 + 1]
+  if any(v is None for v in middle):
+    return None
+  return sum(middle) / len(middle)
+
+
+def settings(rows: Sequence[Row]) -> list[Setting]:
+  by_setting: dict[tuple[str, str], list[Row]] = {}
+  for row in rows:
+    by_setting.setdefault((row.info.model, row.info.task), []).append(row)
+  out = []
+  for (model, task), group in sorted(by_setting.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    group = sorted(group, key=lambda r: r.info.seed)
+    out.append(Setting(
+        model, task, tuple(r.info.seed for r in group),
+        sum(r.summary.to_target is not None for r in group),
+        censored_median([r.summary.to_target for r in group]),
+        tuple(r.summary.final for r in group)))
+  return out
+
+
+def _number(value, fmt='.2f') -> str:
+  return '—' if value is None else format(value, fmt)
+
+
+def _count(value) -> str:
+  return 'not reached' if value is None else f'{value:,.0f}'
+
+
+def _table(header, lines) -> str:
+  out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  out += ['| ' + ' | '.join(line) + ' |' for line in lines]
+  return '\n'.join(out)
+
+
+def render_readme(rows: Sequence[Row]) -> str:
+  rows = sorted(rows, key=lambda r: (r.info.task, r.info.model, r.info.seed))
+  run_lines = [[r.info.task, r.info.model, str(r.info.seed), f'{r.summary.examples:,}',
+                f'{r.info.metric} ≤ {r.info.threshold:g}', _number(r.summary.final),
+                _number(r.summary.final_eval), _count(r.summary.to_target),
+                _number(r.summary.final_level, '.0f')] for r in rows]
+  setting_lines = [[s.task, s.model, ', '.join(map(str, s.seeds)), f'{s.reached}/{len(s.seeds)}',
+                    _count(s.median_to_target), ', '.join(_number(f) for f in s.finals)]
+                   for s in settings(rows)]
+  return '\n'.join([
+      '# Memory models on the SAM paper\'s tasks: learning runs',
+      '',
+      'Generated, do not edit: `python scripts/reproduce_sam.py --regenerate_only` rebuilds '
+      'this file and `summary.json` from the raw data under `runs/<run>/` '
+      '(`metrics.jsonl.gz`, the training log; `run.json`, the model, task, seed, budget and '
+      'threshold) with `experiments/sam_results.py`.',
+      '',
+      f'"final": the mean of the metric over the newest {FINAL_RECORDS} training log '
+      'records; "eval": the final evaluation on fresh batches; "to threshold": the examples '
+      f'seen when the mean over the newest {FINAL_RECORDS} records first fell to the '
+      'threshold. Per model and task: seeds at the threshold, the censored median of '
+      'examples to it (a seed that never reached it ranks last; "not reached" when half or '
+      'more never did) and every seed\'s final value.',
+      '',
+      f'The paper\'s claim: {PAPER_CLAIM}',
+      '',
+      '## Per model and task',
+      '',
+      _table(['task', 'model', 'seeds', 'reached', 'median examples to threshold',
+              'final (each seed)'], setting_lines),
+      '',
+      '## Runs',
+      '',
+      _table(['task', 'model', 'seed', 'examples', 'threshold', 'final', 'eval',
+              'examples to threshold', 'curriculum level'], run_lines),
+      ''])
+
+
+def summary_records(rows: Sequence[Row]) -> list[dict[str, Any]]:
+  return [{'run': r.name, **r.info._asdict(), **r.summary._asdict()} for r in rows]
+
+
+def render_outputs(results_dir: str | os.PathLike) -> results_store.Outputs:
+  rows = [summarise(run) for run in load_runs(results_dir)]
+  return results_store.render(rows, render_readme, summary_records)
+
+
+def regenerate(results_dir: str | os.PathLike) -> str:
+  return results_store.regenerate(results_dir, render_outputs)
+
+
+def plot_run(run_dir: str | os.PathLike) -> list[str]:
+  return results_store.plot_run(run_dir, PLOT_KEYS, x=X)

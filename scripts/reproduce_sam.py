@@ -1,0 +1,79 @@
+r"""Trains the memory models on the SAM paper's tasks and writes results/sam/.
+
+Each (model, task, seed) trains ``configs/memory_tasks.py:<model>_<task>`` (the paper's
+set-up: LSTM controller 100, words of 32, 4 heads, K = 4) for the same number of examples,
+in its own workdir (rerunning the command resumes it); its raw metrics go to
+results/sam/runs/<run>/ with run.json and learning-curve PNGs, and results/sam/README.md
+and summary.json are regenerated from every committed run (experiments/sam_results.py).
+
+  python scripts/reproduce_sam.py --models=sam,sdnc,ntm,dnc --tasks=copy --seeds=0,1,2
+  python scripts/reproduce_sam.py --tasks=oneshot --examples=400000
+  python scripts/reproduce_sam.py --regenerate_only      # the tables from committed data
+"""
+
+from experiments import launch  # pylint: disable=g-bad-import-order
+
+if __name__ == '__main__':
+  launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
+
+import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import sys
+
+from absl import app
+from absl import flags
+
+from configs import memory_tasks
+from experiments import experiment
+from experiments import interrupts
+from experiments import sam_results
+
+_MODELS = flags.DEFINE_list('models', ['sam', 'sdnc', 'ntm', 'dnc'],
+                            'memory/cores.py models to train.')
+_TASKS = flags.DEFINE_list('tasks', ['copy', 'recall', 'sort'],
+                           f'Tasks, of {sorted(sam_results.TASK_METRICS)}.')
+_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of each model and task.')
+_EXAMPLES = flags.DEFINE_integer('examples', 320_000, 'Training sequences per run.')
+_VARIANTS = flags.DEFINE_string('variants', '', 'More configs/memory_tasks.py variants '
+                                'applied after <model>_<task> (e.g. smoke).')
+_RUNS = flags.DEFINE_string('runs', 'runs/reproduce_sam', 'Parent of the workdirs.')
+_OUT = flags.DEFINE_string('out', 'results/sam', 'Where the runs and tables go.')
+_REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: rebuild the '
+                                     'tables from the committed runs.')
+
+
+def _train(model: str, task: str, seed: int, out: pathlib.Path) -> None:
+  config = memory_tasks.get_config(','.join(filter(None, [f'{model}_{task}',
+                                                          _VARIANTS.value])))
+  config.seed = seed
+  config.total_examples = _EXAMPLES.value
+  experiment.validate(config)
+  metric, threshold = sam_results.TASK_METRICS[task]
+  workdir = pathlib.Path(_RUNS.value) / sam_results.run_name(model, task, seed)
+  with interrupts.stop_on_signals() as stop:
+    result = experiment.train(config, workdir, stop=stop)
+  if result.interrupted:
+    sys.exit(f'stopped by {result.interrupted} at update {result.updates:,}; checkpoint '
+             f'saved in {workdir}/checkpoints; rerun the same command to resume')
+  info = sam_results.RunInfo(model=model, task=task, seed=seed, examples=_EXAMPLES.value,
+                             metric=metric, threshold=threshold)
+  run_dir = sam_results.store_run(workdir / 'metrics.jsonl', out, info)
+  for path in sam_results.plot_run(run_dir):
+    print(f'plot: {path}')
+
+
+def main(argv):
+  del argv
+  out = pathlib.Path(_OUT.value)
+  unknown = sorted(set(_TASKS.value) - set(sam_results.TASK_METRICS))
+  if unknown:
+    sys.exit(f'--tasks: unknown {unknown}; expected some of {sorted(sam_results.TASK_METRICS)}')
+  if not _REGENERATE_ONLY.value:
+    for task in _TASKS.value:
+      for model in _MODELS.value:
+        for seed in map(int, _SEEDS.value):
+          _train(model, task, seed, out)
+  print(sam_results.regenerate(out))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,67 @@
+"""results/sam: the figures of a run's log, the per-setting summary and the script end to
+end on a smoke budget."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from experiments import results_store
+from experiments import sam_results
+
+INFO = sam_results.RunInfo(model='sam', task='copy', seed=0, examples=1000,
+                           metric='bit_errors_per_sequence', threshold=1.0)
+
+
+def _records(errors, per_record=100):
+  return [{'step': i + 1, 'examples': (i + 1) * per_record, 'bit_errors_per_sequence': e}
+          for i, e in enumerate(errors)]
+
+
+def test_to_target_is_the_first_window_mean_at_the_threshold():
+  # Window means of 5 records: first <= 1 when the records are 3, 1, 0.5, 0.4, 0.1 ->
+  # mean 1.0, at the 9th record (900 examples); a single low record earlier does not count.
+  errors = [9, 8, 0.2, 6, 3, 1, 0.5, 0.4, 0.1, 0.1]
+  summary = sam_results.summarise_run(_records(errors), INFO)
+  assert summary.to_target == 900
+  assert summary.final == pytest.approx(sum(errors[-5:]) / 5)
+  assert summary.examples == 1000
+
+
+def test_never_reaching_the_threshold_and_resumes():
+  # A session logged up to 300 examples and was killed after its checkpoint at 200; the
+  # resumed session logged 300 again: the killed session's record at 300 is dropped.
+  killed = _records([5, 4, 0.0])
+  records = killed + _records([5, 4, 3, 3, 3])[2:]
+  summary = sam_results.summarise_run(records, INFO)
+  assert summary.to_target is None and summary.final == pytest.approx(18 / 5)
+
+
+def test_censored_median():
+  assert sam_results.censored_median([300, None, 100]) == 300
+  assert sam_results.censored_median([None, None, 100]) is None
+  assert sam_results.censored_median([100, 200]) == 150
+
+
+def test_store_and_regenerate(tmp_path):
+  metrics = tmp_path / 'metrics.jsonl'
+  for seed, errors in ((0, [3, 2, 1, 0.5, 0.2, 0.1]), (1, [3, 3, 3, 3, 3, 3])):
+    metrics.write_text(''.join(json.dumps(r) + '\n' for r in _records(errors)))
+    sam_results.store_run(metrics, tmp_path / 'out', INFO._replace(seed=seed))
+  readme = sam_results.regenerate(tmp_path / 'out')
+  assert '| copy | sam | 0, 1 | 1/2 |' in readme
+  summary = json.loads((tmp_path / 'out' / results_store.SUMMARY_FILENAME).read_text())
+  assert [s['to_target'] for s in summary] == [600, None]
+
+
+def test_script_trains_stores_and_regenerates(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, 'scripts/reproduce_sam.py', '--models=sam', '--tasks=copy',
+       '--seeds=0', '--examples=64', '--variants=smoke', f'--runs={tmp_path}/runs',
+       f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  run = sam_results.load_run(tmp_path / 'out' / 'runs' / 'sam-copy-seed0')
+  assert run.info.examples == 64 and run.records[-1]['examples'] >= 64
+  assert (tmp_path / 'out' / 'README.md').read_text().count('| copy | sam |') == 2
+  assert list((tmp_path / 'out' / 'runs' / 'sam-copy-seed0').glob('*.png'))
