@@ -5,8 +5,9 @@ Per step, with H read heads:
 
   write  SAM's: w^W = α (γ w^R_{t−1} + (1 − γ) I^U) on the rows read last step or the
          least-recently-used row U (erased first)
-  links  the sparse link matrix and precedence take w^W (``memory/sparse_links.py``,
-         at most K_L entries per row, K_L = 8 as in the paper)
+  links  the sparse link matrix and precedence take the K_L largest weights of w^W
+         (``memory/sparse_links.py``, at most K_L entries per row, K_L = 8 as in the
+         paper)
   read   per head, K rows each of backward b = Lᵀ w^R_{t−1}, content (the K rows most
          cosine-similar to the key, softmax(β cos) over them) and forward
          f = L w^R_{t−1}, mixed by the read modes π (softmax over the three):
@@ -77,7 +78,10 @@ def sdnc_access(*, num_rows: int, word_size: int, num_reads: int, k: int,
     modes = jax.nn.softmax(pieces['read_modes'], axis=-1)             # [H, 3]
     oldest, rows, weights = sam.write_rows(state.usage, state.read_indices,
                                            state.read_weights, alpha, gamma)
-    links = sparse_links.update(state.links, rows, weights)
+    # The links take the K_L largest write weights: the rest (of the 3K·H rows read last
+    # step) add entries w_i p_j too small to enter a row of K_L and barely decay any.
+    link_rows, link_weights = sparse_links.merge_top_k(rows, weights, links_per_row)
+    links = sparse_links.update(state.links, link_rows, link_weights, jnp.sum(weights))
     back_rows, back = sparse_links.backward_weights(
         links, state.read_indices, state.read_weights, k)
     fwd_rows, fwd = sparse_links.forward_weights(

@@ -72,7 +72,26 @@ def lookup(distinct: jax.Array, sums: jax.Array, rows: jax.Array) -> jax.Array:
   return jnp.where(distinct[at] == rows, sums[at], 0.0)
 
 
+_SMALL = 64  # up to this many candidates, merge by comparing every pair (no sort)
+
+
+def _merge_top_k_by_pairs(rows, vals, k):
+  """``_merge_top_k`` for a few candidates: an M×M equality matrix, no sort (sorting
+  many small arrays is slow on CPU)."""
+  same = rows[:, None] == rows[None, :]
+  sums = same.astype(vals.dtype) @ vals
+  first = ~jnp.any(same & jnp.tril(jnp.ones(same.shape, bool), -1), axis=1)
+  if k > rows.shape[0]:
+    pad = (0, k - rows.shape[0])
+    rows, sums, first = jnp.pad(rows, pad), jnp.pad(sums, pad), jnp.pad(first, pad)
+  _, picked = jax.lax.top_k(jnp.where(first, jax.lax.stop_gradient(sums), -1.0), k)
+  keep = first[picked]
+  return jnp.where(keep, rows[picked], 0), jnp.where(keep, sums[picked], 0.0)
+
+
 def _merge_top_k(rows, vals, k):
+  if rows.shape[0] <= _SMALL:
+    return _merge_top_k_by_pairs(rows, vals, k)
   distinct, sums = unique_sum(rows, vals)
   used = distinct != _NO_ROW
   if k > rows.shape[0]:  # pad with empty slots so top_k has k candidates
@@ -101,13 +120,16 @@ def merge_top_k(rows: jax.Array, vals: jax.Array, k: int) -> tuple[jax.Array, ja
   return merge(rows, vals)
 
 
-def update(links: SparseLinks, written: jax.Array, weights: jax.Array) -> SparseLinks:
+def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
+           total_weight: jax.Array | None = None) -> SparseLinks:
   """One step of the link and precedence update for write weights on ``written``.
 
   Args:
     links: the state before this step's write.
     written: ``[J]`` int32 rows written (repeats allowed: their weights add up).
     weights: ``[J]`` write weights.
+    total_weight: Σ w for the precedence's decay, where ``weights`` leave out some rows
+      written (default: their sum).
   """
   k_l = links.prec_rows.shape[0]
   distinct, summed = unique_sum(written, weights)
@@ -145,7 +167,8 @@ def update(links: SparseLinks, written: jax.Array, weights: jax.Array) -> Sparse
 
   prec_rows, prec_vals = merge_top_k(
       jnp.concatenate([links.prec_rows, written_once]),
-      jnp.concatenate([(1.0 - jnp.sum(weights)) * links.prec_vals, weights_once]), k_l)
+      jnp.concatenate([(1.0 - (jnp.sum(weights) if total_weight is None else total_weight))
+                       * links.prec_vals, weights_once]), k_l)
   return SparseLinks(pred_rows, pred_vals, succ_rows, succ_vals, prec_rows, prec_vals)
 
 
