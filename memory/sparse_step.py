@@ -65,16 +65,26 @@ def _forward(find, memory, erased, rows, weights, add, index_state, keys, known_
 
 def _backward(find, residuals, cotangents):
   del find
-  erased, rows, weights, add, read_rows = residuals
+  erased, rows, weights, add, all_rows = residuals
   memory_ct, _, _, gathered_ct = cotangents
-  # gathered = M2[read_rows]:  M2's cotangent gains the gathered rows'.
-  memory_ct = memory_ct.at[read_rows].add(gathered_ct)
-  # M2 = M1 + Σ_j e_{rows_j} w_j addᵀ.
-  written_ct = memory_ct[rows]                               # [J, W]
+  read_rows = all_rows.reshape(-1)
+  read_ct = gathered_ct.reshape(read_rows.shape[0], -1)               # [R, W]
+  # The incoming cotangent is read once (one gather, of the written rows and the erased
+  # row) and updated once (one scatter-add that depends on that gather). XLA then updates
+  # the loop-carried N×W buffer in place; a read that the update does not depend on, or a
+  # second scatter, made it copy the buffer on every backward step.
+  touched = jnp.concatenate([rows, erased[None]])
+  touched_ct = memory_ct[touched] + (
+      (touched[:, None] == read_rows[None, :]).astype(read_ct.dtype) @ read_ct)
+  #   M2 = M1 + Σ_j e_{rows_j} w_j addᵀ, gathered = M2[read_rows]: M2's cotangent at the
+  #   written rows is the incoming one plus the gathered rows' there.
+  written_ct = touched_ct[:-1]                                         # [J, W]
   weights_ct = written_ct @ add
   add_ct = weights @ written_ct
-  # M1 = M with row `erased` zeroed: nothing flows back into that row.
-  memory_ct = memory_ct.at[erased].multiply(0.0)
+  # M1 = M with row `erased` zeroed: nothing flows back into that row, so the scatter
+  # also subtracts what the row would hold.
+  memory_ct = memory_ct.at[jnp.concatenate([read_rows, erased[None]])].add(
+      jnp.concatenate([read_ct, -touched_ct[-1:]]))
   return (memory_ct, None, None, weights_ct, add_ct, None, None, None)
 
 
