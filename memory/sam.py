@@ -18,9 +18,9 @@ everything differentiable touches gathered rows, and the writes are scatters. Th
 erase, write, selection and gather are one ``custom_vjp`` operation
 (``memory/sparse_step.py``) whose backward scatters into the memory's cotangent, so a
 step's differentiable work is O(H·K·W) and it keeps that much for the backward pass
-(the rows and weights written, the rows read), never the memory (XLA still copies the
-N×W cotangent per backward step: see sparse_step.py; ``bench_memory`` and
-``tests/memory/test_sam.py`` measure it against the dense models' O(N·W) per step).
+(the rows and weights written, the rows read), never the memory, and XLA updates the
+memory's cotangent in place (see sparse_step.py); ``bench_memory`` and
+``tests/memory/test_sam.py`` measure it against the dense models' O(N·W) per step.
 
 DAM is the same model with dense weights over all N rows (softmax over every row, a
 one-hot LRU write): with K = N the two compute the same function.

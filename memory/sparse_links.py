@@ -138,9 +138,15 @@ def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
   written_once = jnp.where(once, distinct, 0)      # unused slots: row 0, weight 0
   weights_once = jnp.where(once, summed, 0.0)
 
+  # Every gather of a store feeds that store's one scatter (through the merge): XLA then
+  # updates the [N, K_L] stores in place, where a read the scatter did not depend on made
+  # it copy them on every step.
+  succ_first = (links.succ_rows[written_once], links.succ_vals[written_once])   # [J, K_L]
+
   # pred rows: the written rows and the rows that list a written row as predecessor.
-  touched = jnp.concatenate([written_once, links.succ_rows[written_once].reshape(-1)])
+  touched = jnp.concatenate([written_once, succ_first[0].reshape(-1)])
   old_rows, old_vals = links.pred_rows[touched], links.pred_vals[touched]   # [R, K_L]
+  pred_of_written = old_rows[:written_once.shape[0]]
   w_row = weight_of(touched)                                                # [R]
   decayed = old_vals * (1.0 - w_row[:, None] - weight_of(old_rows))
   new_rows = jnp.broadcast_to(links.prec_rows, old_rows.shape)
@@ -152,9 +158,10 @@ def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
 
   # succ rows: the written rows, the precedence's rows and the rows that list a written
   # row as successor.
-  touched = jnp.concatenate([written_once, links.prec_rows,
-                             links.pred_rows[written_once].reshape(-1)])
-  old_rows, old_vals = links.succ_rows[touched], links.succ_vals[touched]
+  rest = jnp.concatenate([links.prec_rows, pred_of_written.reshape(-1)])
+  touched = jnp.concatenate([written_once, rest])
+  old_rows = jnp.concatenate([succ_first[0], links.succ_rows[rest]])
+  old_vals = jnp.concatenate([succ_first[1], links.succ_vals[rest]])
   w_col = weight_of(touched)
   decayed = old_vals * (1.0 - w_col[:, None] - weight_of(old_rows))
   p_col = lookup(*unique_sum(links.prec_rows, links.prec_vals), touched)   # [R]

@@ -6,9 +6,10 @@ them its own dense N×W cotangent, zeros plus a scatter, then adds them up: O(N�
 step in the backward pass, although only O(K·W) values change. Here the erase, the write,
 the (non-differentiable) selection of rows and the gather are one ``custom_vjp``
 function, so the memory has one consumer per step and its backward is a scatter-add into
-the incoming cotangent: no dense zeros or sums per step. (XLA, however, still copies that
-N×W cotangent twice per backward step of the unroll: the O(N) per-step cost that remains,
-measured in results/bench/NOTES.md; the fix is open.) What it
+the incoming cotangent: no dense zeros or sums per step. That backward reads the
+cotangent with one gather and updates it with one scatter-add that depends on it: any
+other read, or a second scatter, makes XLA copy the loop-carried N×W buffer on every
+backward step (found in the compiled HLO; results/bench/NOTES.md). What it
 keeps for the backward pass is the rows and weights written and the rows read, never the
 memory (the paper's "store the sparse changes", without rolling the memory back: no
 backward step needs the memory's values).

@@ -1,6 +1,8 @@
 """SAM: sparse equals dense at K = N, its reads and LRU writes, and a backward pass whose
 memory does not grow with the memory size per step."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,7 @@ from memory import index as index_lib
 from memory import lru
 from memory import memory_core
 from memory import sam
+from memory import sdnc
 
 
 def _unrolled(access, num_steps=6, batch_size=2, input_size=5, controller_size=16):
@@ -131,6 +134,32 @@ def test_backward_pass_keeps_rows_read_not_the_memory(num_rows):
   # 30 more steps: the dense model keeps ~N×W values per step; SAM's H·K·W.
   assert dense_growth > 30 * memory_bytes
   assert sparse_growth < memory_bytes
+
+
+def _copies_in_loop_bodies(hlo_text: str, shape: str) -> int:
+  """``copy`` ops of arrays of ``shape`` in the bodies of the program's ``while`` loops
+  (not in the branches of a ``conditional``: the reset branch, taken only on steps where
+  an episode starts, must rewrite the memory anyway)."""
+  bodies = set(re.findall(r'body=(%[\w.\-]+)', hlo_text))
+  count, current = 0, None
+  for line in hlo_text.split('\n'):
+    if line and not line.startswith(' ') and '{' in line:
+      current = line.split(' ')[0]
+    count += current in bodies and f'[{shape}]' in line and ' copy(' in line
+  return count
+
+
+@pytest.mark.parametrize('make_access', [
+    lambda: sam.sam_access(num_rows=257, word_size=6, num_reads=2, k=2),
+    lambda: sdnc.sdnc_access(num_rows=257, word_size=6, num_reads=2, k=2)],
+    ids=['sam', 'sdnc'])
+def test_backward_updates_the_memory_gradient_in_place(make_access):
+  # A copy of the [B, N, W] cotangent per backward step would cost O(N·W) per step.
+  params, outputs = _unrolled(make_access(), num_steps=5, batch_size=3)
+  grad = jax.jit(jax.grad(lambda p: jnp.sum(outputs(p) ** 2)))
+  hlo = grad.lower(params).compile().as_text()
+  assert re.search(r'body=%', hlo)  # the unroll is a while loop
+  assert _copies_in_loop_bodies(hlo, '3,257,6') == 0
 
 
 def test_runs_with_the_lsh_index_and_has_finite_gradients():
