@@ -51,3 +51,28 @@ def stateless(sample: Callable[[jax.Array], PyTree], *, batch_size: int,
                     sample=lambda state, key: sample(key),
                     update=lambda state, metrics: state,
                     batch_size=batch_size, batch_axis=batch_axis)
+
+
+class SemiSupervisedBatch(NamedTuple):
+  """A labelled batch and ``n`` more batches whose targets go unused, stacked on a new
+  axis right after the batch axis (``[B, n, ...]`` for batch axis 0), so that devices
+  split them along the batch axis like the labelled batch."""
+  labelled: PyTree
+  unlabelled: PyTree
+
+
+def with_unlabelled(source: DataSource, num_batches: int) -> DataSource:
+  """``source`` whose batches also carry ``num_batches`` fresh batches as unlabelled
+  data (for consistency updates): ``SemiSupervisedBatch``. A stateless source only."""
+  if num_batches < 1:
+    raise ValueError(f'num_batches must be at least 1, got {num_batches}')
+
+  def sample(state, key):
+    labelled_key, unlabelled_key = jax.random.split(key)
+    unlabelled = jax.vmap(lambda k: source.sample(state, k),
+                          out_axes=source.batch_axis + 1)(
+        jax.random.split(unlabelled_key, num_batches))
+    return SemiSupervisedBatch(source.sample(state, labelled_key), unlabelled)
+
+  return DataSource(init=source.init, sample=sample, update=source.update,
+                    batch_size=source.batch_size, batch_axis=source.batch_axis)

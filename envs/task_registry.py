@@ -21,6 +21,7 @@ from core import model as model_lib
 from envs import associative_recall
 from envs import copy_task
 from envs import curriculum
+from envs import mazes
 from envs import one_shot
 from envs import priority_sort
 
@@ -34,6 +35,7 @@ _CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., model_lib.DataSource
         'priority_sort_curriculum': curriculum.make_priority_sort,
         'one_shot_digits': one_shot.make_digits,
         'one_shot_omniglot': one_shot.make_omniglot,
+        'mazes': mazes.make,
     }))
 
 

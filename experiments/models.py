@@ -10,11 +10,21 @@ from core import model as model_lib
 from experiments import agents
 from memory import cores
 from memory import sequence_model
+from planning import conv_baselines
+from planning import predictron
+
+
+def _same_data(data, model_config):
+  del model_config
+  return data
 
 
 class ModelFamily(NamedTuple):
   make_model: Callable   # (example batch, model config) -> core.model.Model
   validate: Callable     # (whole config, path of the model block) -> None; raises ConfigError
+  # (data source, model config) -> the data source the model trains on (e.g. with
+  # unlabelled batches for the predictron's consistency updates).
+  prepare_data: Callable = _same_data
 
 
 def _make_sequence_model(example_batch, config) -> model_lib.Model:
@@ -30,8 +40,47 @@ def _validate_sequence_model(config, prefix: str) -> None:
   agents.validate_memory(config, f'{prefix}.memory')
 
 
+def _labelled(example_batch):
+  return getattr(example_batch, 'labelled', example_batch)
+
+
+def _make_predictron(example_batch, config) -> model_lib.Model:
+  return predictron.make_model(
+      outputs=_labelled(example_batch).targets.shape[-1], depth=config.depth,
+      shared_core=config.shared_core, learn_reward_discount=config.learn_reward_discount,
+      learn_lambda=config.learn_lambda, usage_weighting=config.usage_weighting,
+      consistency_updates=config.consistency_updates)
+
+
+def _validate_predictron(config, prefix: str) -> None:
+  config_lib.positive_int(config, f'{prefix}.depth')
+  config_lib.non_negative_int(config, f'{prefix}.consistency_updates')
+  for flag in ('shared_core', 'learn_reward_discount', 'learn_lambda', 'usage_weighting'):
+    config_lib.require(config, f'{prefix}.{flag}', lambda x: isinstance(x, bool), 'a boolean')
+
+
+def _predictron_data(data, config):
+  if config.consistency_updates:
+    return model_lib.with_unlabelled(data, config.consistency_updates)
+  return data
+
+
+def _make_conv_baseline(example_batch, config) -> model_lib.Model:
+  return conv_baselines.make_model(outputs=example_batch.targets.shape[-1],
+                                   depth=config.depth, recurrent=config.recurrent,
+                                   skip=config.skip)
+
+
+def _validate_conv_baseline(config, prefix: str) -> None:
+  config_lib.positive_int(config, f'{prefix}.depth')
+  for flag in ('recurrent', 'skip'):
+    config_lib.require(config, f'{prefix}.{flag}', lambda x: isinstance(x, bool), 'a boolean')
+
+
 _FAMILIES = {
     'sequence': ModelFamily(_make_sequence_model, _validate_sequence_model),
+    'predictron': ModelFamily(_make_predictron, _validate_predictron, _predictron_data),
+    'conv_baseline': ModelFamily(_make_conv_baseline, _validate_conv_baseline),
 }
 
 

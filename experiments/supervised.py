@@ -23,8 +23,10 @@ def build(config: ml_collections.ConfigDict,
   ``make_model(example_batch, model_config) -> Model`` defaults to the registered family
   of ``config.model.name``.
   """
-  make_model = make_model or model_registry.get(config.model.name).make_model
-  data = task_registry.make(config.data.name, **config.data.kwargs.to_dict())
+  family = model_registry.get(config.model.name)
+  make_model = make_model or family.make_model
+  data = family.prepare_data(task_registry.make(config.data.name, **config.data.kwargs.to_dict()),
+                             config.model)
   example = jax.eval_shape(data.sample, data.init(), jax.random.PRNGKey(0))
   model = make_model(example, config.model)
   num_updates = total_updates(config, data.batch_size)

@@ -1,0 +1,195 @@
+"""The predictron (Silver et al., ICML 2017) as a ``core.model.Model``.
+
+  state representation  s^0 = f(x): two 3×3 convolutions of 32 channels
+  core                  m(s^k) = (s^{k+1}, r^{k+1}, γ^{k+1}, λ^k), k = 0 .. K−1: a 3×3
+                        convolution to a hidden layer, from which 2-layer MLPs of 32 units
+                        give the reward, the discount (sigmoid) and λ (sigmoid), one per
+                        prediction, and a second 3×3 convolution gives the next state;
+                        one set of weights for every step (``shared_core``) or K sets
+  value net             v^k = v(s^k), a 2-layer MLP of 32 units, k = 0 .. K
+  preturns              ``planning/preturns.py``: every g^k and g^λ
+
+Variants (the paper's ablations): ``learn_reward_discount=False`` fixes r = 0 and γ = 1
+(so g^k = v^k), ``learn_lambda=False`` fixes λ = 1 (so g^λ = g^K); ``usage_weighting``
+weights preturn k's loss by w^k (held fixed) instead of uniformly.
+
+Normalisation: the paper puts batch normalisation after each convolution. Here it is a
+layer norm over the channels (per position), which needs no batch statistics in the
+state and behaves the same in training and evaluation.
+
+Loss (per example, summed over the predictions, averaged over the batch):
+  ½ ‖g^λ − y‖² + Σ_k c_k ½ ‖g^k − y‖²,   c_k = 1/(K+1) or w^k (usage weighting).
+Consistency loss (no labels): Σ_k c_k ½ ‖g^k − sg(g^λ)‖², the λ-preturn held fixed.
+"""
+
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from core import learner as learner_lib
+from core import model as model_lib
+from planning import preturns as preturns_lib
+
+CHANNELS = 32
+HIDDEN = 32
+
+
+class Rollout(NamedTuple):
+  rewards: jax.Array    # [K, B, n]
+  discounts: jax.Array  # [K, B, n]
+  lambdas: jax.Array    # [K, B, n]
+  values: jax.Array     # [K + 1, B, n]
+
+
+def conv_layer(x, name):
+  """A 3×3 convolution of ``CHANNELS``, a layer norm over channels, a ReLU."""
+  x = nn.Conv(CHANNELS, (3, 3), padding='SAME', name=name)(x)
+  return nn.relu(nn.LayerNorm(name=f'{name}_norm')(x))
+
+
+class Head(nn.Module):
+  """A 2-layer MLP from a [B, H, W, C] state to ``outputs`` per example."""
+  outputs: int
+
+  @nn.compact
+  def __call__(self, state):
+    x = state.reshape((state.shape[0], -1))
+    return nn.Dense(self.outputs)(nn.relu(nn.Dense(HIDDEN)(x)))
+
+
+class _Core(nn.Module):
+  outputs: int
+  learn_reward_discount: bool
+  learn_lambda: bool
+
+  @nn.compact
+  def __call__(self, state):
+    hidden = conv_layer(state, 'hidden')
+    batch_shape = (state.shape[0], self.outputs)
+    if self.learn_reward_discount:
+      reward = Head(self.outputs, name='reward')(hidden)
+      discount = jax.nn.sigmoid(Head(self.outputs, name='discount')(hidden))
+    else:
+      reward, discount = jnp.zeros(batch_shape), jnp.ones(batch_shape)
+    if self.learn_lambda:
+      lambda_ = jax.nn.sigmoid(Head(self.outputs, name='lambda')(hidden))
+    else:
+      lambda_ = jnp.ones(batch_shape)
+    return conv_layer(hidden, 'next_state'), reward, discount, lambda_
+
+
+class PredictronNet(nn.Module):
+  """Rolls the core ``depth`` steps from the input's state; returns a ``Rollout``."""
+  outputs: int
+  depth: int
+  shared_core: bool = True
+  learn_reward_discount: bool = True
+  learn_lambda: bool = True
+
+  @nn.compact
+  def __call__(self, inputs):
+    state = conv_layer(conv_layer(inputs, 'representation_0'), 'representation_1')
+    value = Head(self.outputs, name='value')
+    make_core = lambda k: _Core(self.outputs, self.learn_reward_discount, self.learn_lambda,
+                                name='core' if self.shared_core else f'core_{k}')
+    shared = make_core(0) if self.shared_core else None
+    rewards, discounts, lambdas, values = [], [], [], [value(state)]
+    for k in range(self.depth):
+      core = shared if self.shared_core else make_core(k)
+      state, reward, discount, lambda_ = core(state)
+      rewards.append(reward)
+      discounts.append(discount)
+      lambdas.append(lambda_)
+      values.append(value(state))
+    return Rollout(*map(jnp.stack, (rewards, discounts, lambdas, values)))
+
+
+def _per_example(squared):
+  """½ Σ over predictions, mean over the batch, of ``squared [..., B, n]``."""
+  return 0.5 * jnp.mean(jnp.sum(squared, axis=-1), axis=-1)
+
+
+def make_model(*, outputs: int, depth: int = 16, shared_core: bool = True,
+               learn_reward_discount: bool = True, learn_lambda: bool = True,
+               usage_weighting: bool = True, consistency_updates: int = 0) -> model_lib.Model:
+  """The predictron over batches with ``inputs [B, H, W, C]`` and ``targets [B, outputs]``.
+
+  Args:
+    outputs: predictions per example.
+    depth: K, the planning steps.
+    shared_core: one core for every step (else K).
+    learn_reward_discount: learn r and γ (else r = 0, γ = 1).
+    learn_lambda: learn λ (else λ = 1).
+    usage_weighting: weight preturn k's loss by w^k (held fixed), else uniformly.
+    consistency_updates: consistency updates after each labelled update, on batches of
+      the data source's unlabelled examples (``core.model.with_unlabelled``).
+
+  Raises:
+    ValueError: for a size below 1 (naming it).
+  """
+  for name, value, low in (('outputs', outputs, 1), ('depth', depth, 1),
+                           ('consistency_updates', consistency_updates, 0)):
+    if not isinstance(value, int) or value < low:
+      raise ValueError(f'{name} must be an integer >= {low}, got {value!r}')
+  net = PredictronNet(outputs, depth, shared_core, learn_reward_discount, learn_lambda)
+
+  def evaluate(params, inputs) -> tuple[Rollout, preturns_lib.Preturns]:
+    rollout = net.apply(params, inputs)
+    return rollout, preturns_lib.preturns(*rollout)
+
+  def preturn_weights(p: preturns_lib.Preturns):
+    if usage_weighting:
+      return jax.lax.stop_gradient(p.weights)
+    return jnp.full_like(p.weights, 1.0 / (depth + 1))
+
+  def init(key, batch) -> dict[str, Any]:
+    return net.init(key, getattr(batch, 'labelled', batch).inputs)
+
+  def loss(params, batch, key):
+    del key  # deterministic
+    batch = getattr(batch, 'labelled', batch)  # a SemiSupervisedBatch's labelled part
+    rollout, p = evaluate(params, batch.inputs)
+    k_step_errors = _per_example(jnp.square(p.k_step - batch.targets))   # [K + 1]
+    lambda_error = _per_example(jnp.square(p.lambda_ - batch.targets))
+    weights = jnp.mean(preturn_weights(p), axis=(1, 2))                  # [K + 1]
+    total = lambda_error + jnp.sum(weights * k_step_errors)
+    rmse = lambda x: jnp.sqrt(jnp.mean(jnp.square(x - batch.targets)))
+    metrics = {'loss': total, 'rmse_lambda': rmse(p.lambda_)}
+    metrics.update({f'rmse_g{k}': rmse(p.k_step[k]) for k in range(depth + 1)})
+    metrics.update({f'lambda_{k}': jnp.mean(rollout.lambdas[k]) for k in range(depth)})
+    return total, metrics
+
+  def consistency_loss(params, inputs):
+    _, p = evaluate(params, inputs)
+    target = jax.lax.stop_gradient(p.lambda_)
+    squared = jnp.mean(jnp.sum(jnp.square(p.k_step - target), -1), -1)   # [K + 1]
+    weights = jnp.mean(preturn_weights(p), axis=(1, 2))
+    return 0.5 * jnp.sum(weights * squared)
+
+  make_learner = None
+  if consistency_updates:
+    make_learner = lambda optimizer: consistency_learner(loss, consistency_loss, optimizer)
+  return model_lib.Model(init=init, loss=loss, make_learner=make_learner)
+
+
+def consistency_learner(loss, consistency_loss, optimizer):
+  """A learner whose step is one update on the labelled batch, then one consistency update
+  on each of its unlabelled batches (``core.model.SemiSupervisedBatch``: inputs
+  ``[B, n, ...]``; their targets are not used). ``update`` counts labelled updates."""
+  supervised = learner_lib.make_learner(loss, optimizer)
+
+  def step(state, batch, key):
+    state, metrics = supervised.step(state, batch.labelled, key)
+
+    def consistency_step(state, inputs):
+      value, grads = jax.value_and_grad(consistency_loss)(state.params, inputs)
+      applied = learner_lib.optimizer_apply(optimizer)(state, grads)
+      return applied._replace(update=state.update), value
+
+    state, values = jax.lax.scan(consistency_step, state,
+                                 jnp.moveaxis(batch.unlabelled.inputs, 1, 0))
+    return state, dict(metrics, consistency_loss=jnp.mean(values))
+
+  return learner_lib.Learner(init=supervised.init, step=step)
