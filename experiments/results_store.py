@@ -201,3 +201,35 @@ def plot_run(run_dir: str | os.PathLike, keys: Sequence[str], x: str = 'frames')
     with gzip.open(run_dir / METRICS_FILENAME, 'rb') as src, open(path, 'wb') as dst:
       shutil.copyfileobj(src, dst)
     return plots.plot_metrics(path, run_dir, x=x, keys=present)
+
+
+# --- Comparing runs ---------------------------------------------------------------------------
+
+
+class FrameWindow(NamedTuple):
+  """The episodes that ended in ``[start, end)`` frames: their mean return and count."""
+  start: int
+  end: int
+  mean: float | None
+  episodes: int
+
+
+def frame_windows(records: Sequence[Mapping[str, Any]], width: int,
+                  x: str = 'frames') -> list[FrameWindow]:
+  """Mean return of the episodes ending in each ``width``-frame window, from the start of
+  the log to its last record (each record's episodes counted at its ``x``; a resume's
+  superseded records dropped). A window without episodes has mean None."""
+  records = drop_superseded(records, x)
+  if not records:
+    return []
+  last = int(records[-1][x])
+  windows = []
+  for start in range(0, last, width):
+    total, count = 0.0, 0
+    for r in records:
+      if start < r[x] <= start + width and r.get('episodes') and is_number(
+          r.get('episode_return')):
+        total += r['episode_return'] * r['episodes']
+        count += int(r['episodes'])
+    windows.append(FrameWindow(start, start + width, total / count if count else None, count))
+  return windows
