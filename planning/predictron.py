@@ -43,10 +43,18 @@ class Rollout(NamedTuple):
   values: jax.Array     # [K + 1, B, n]
 
 
-def conv_layer(x, name):
+class ConvNorm(nn.Module):
   """A 3×3 convolution of ``CHANNELS``, a layer norm over channels, a ReLU."""
-  x = nn.Conv(CHANNELS, (3, 3), padding='SAME', name=name)(x)
-  return nn.relu(nn.LayerNorm(name=f'{name}_norm')(x))
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(CHANNELS, (3, 3), padding='SAME', name='conv')(x)
+    return nn.relu(nn.LayerNorm(name='norm')(x))
+
+
+def conv_layer(x, name):
+  """``ConvNorm`` named ``name``, inside a compact module."""
+  return ConvNorm(name=name)(x)
 
 
 class Head(nn.Module):
@@ -81,29 +89,106 @@ class _Core(nn.Module):
 
 
 class PredictronNet(nn.Module):
-  """Rolls the core ``depth`` steps from the input's state; returns a ``Rollout``."""
+  """Rolls the core ``depth`` steps from the input's state; returns a ``Rollout``.
+
+  ``represent``, ``value`` and ``core`` are its parts, for rolling it step by step
+  (``adaptive_lambda_preturn``).
+  """
   outputs: int
   depth: int
   shared_core: bool = True
   learn_reward_discount: bool = True
   learn_lambda: bool = True
 
-  @nn.compact
+  def setup(self):
+    self.representation = [ConvNorm(), ConvNorm()]
+    self.value_head = Head(self.outputs)
+    self.cores = [_Core(self.outputs, self.learn_reward_discount, self.learn_lambda)
+                  for _ in range(1 if self.shared_core else self.depth)]
+
+  def represent(self, inputs):
+    for layer in self.representation:
+      inputs = layer(inputs)
+    return inputs
+
+  def value(self, state):
+    return self.value_head(state)
+
+  def core(self, state, k: int = 0):
+    """Step ``k``'s core: ``(s^{k+1}, r^{k+1}, γ^{k+1}, λ^k)`` of ``s^k``."""
+    return self.cores[0 if self.shared_core else k](state)
+
   def __call__(self, inputs):
-    state = conv_layer(conv_layer(inputs, 'representation_0'), 'representation_1')
-    value = Head(self.outputs, name='value')
-    make_core = lambda k: _Core(self.outputs, self.learn_reward_discount, self.learn_lambda,
-                                name='core' if self.shared_core else f'core_{k}')
-    shared = make_core(0) if self.shared_core else None
-    rewards, discounts, lambdas, values = [], [], [], [value(state)]
+    state = self.represent(inputs)
+    rewards, discounts, lambdas, values = [], [], [], [self.value(state)]
     for k in range(self.depth):
-      core = shared if self.shared_core else make_core(k)
-      state, reward, discount, lambda_ = core(state)
+      state, reward, discount, lambda_ = self.core(state, k)
       rewards.append(reward)
       discounts.append(discount)
       lambdas.append(lambda_)
-      values.append(value(state))
+      values.append(self.value(state))
     return Rollout(*map(jnp.stack, (rewards, discounts, lambdas, values)))
+
+
+class _Walk(NamedTuple):
+  """The state of ``adaptive_lambda_preturn``'s loop at step k, per example."""
+  k: jax.Array         # () int32
+  state: jax.Array     # s^k
+  returns: jax.Array   # R_k = Σ_{j<=k} D_{j−1} r^j
+  discount: jax.Array  # D_k = Π_{j<=k} γ^j, so g^k = R_k + D_k v^k
+  value: jax.Array     # v^k
+  reach: jax.Array     # Π_{j<k} λ^j
+  total: jax.Array     # Σ of the weighted preturns so far
+  going: jax.Array     # [B] bool: not stopped yet
+  depth: jax.Array     # [B] int32 steps taken
+
+
+class AdaptivePreturn(NamedTuple):
+  lambda_: jax.Array  # [B, n] g^λ over the steps taken
+  depth: jax.Array    # [B] int32 core steps each example took
+
+
+def adaptive_lambda_preturn(net: PredictronNet, params, inputs,
+                            threshold: float) -> AdaptivePreturn:
+  """g^λ with as few core steps as each example needs: an example stops at the first k
+  where the weight left for the later preturns, Π_{j<k} λ^j (its largest over the
+  predictions), falls below ``threshold``, and its k-step preturn takes that weight
+  (at most ``net.depth`` steps; ``threshold`` 0 gives the full g^λ). The trip count is
+  data-dependent: a ``lax.while_loop`` runs until every example has stopped. A shared
+  core only (the step's weights must not depend on k).
+  """
+  if not net.shared_core:
+    raise ValueError('adaptive_lambda_preturn needs a shared core (shared_core=True)')
+  apply = lambda method, *args: net.apply(params, *args, method=method)
+  state = apply(PredictronNet.represent, inputs)
+  value = apply(PredictronNet.value, state)
+  ones = jnp.ones_like(value)
+  batch = value.shape[0]
+
+  def stopped(reach, k):
+    return (jnp.max(reach, axis=-1) < threshold) | (k >= net.depth)
+
+  def cond(walk: _Walk):
+    return jnp.any(walk.going)
+
+  def body(w: _Walk) -> _Walk:
+    next_state, reward, next_discount, lambda_ = apply(PredictronNet.core, w.state)
+    g = w.returns + w.discount * w.value
+    total = w.total + jnp.where(w.going[:, None], (1.0 - lambda_) * w.reach * g, 0.0)
+    returns, discount = w.returns + w.discount * reward, w.discount * next_discount
+    value = apply(PredictronNet.value, next_state)
+    reach, k = w.reach * lambda_, w.k + 1
+    stop_now = w.going & stopped(reach, k)
+    total = total + jnp.where(stop_now[:, None], reach * (returns + discount * value), 0.0)
+    return _Walk(k, next_state, returns, discount, value, reach, total,
+                 w.going & ~stop_now, jnp.where(w.going, k, w.depth))
+
+  going = ~stopped(ones, 0)
+  total = jnp.where(going[:, None], 0.0, value)  # threshold above 1: g^0 = v^0
+  final = jax.lax.while_loop(cond, body, _Walk(
+      jnp.zeros((), jnp.int32), state, jnp.zeros_like(value), ones, value, ones, total,
+      going, jnp.zeros((batch,), jnp.int32)))
+  return AdaptivePreturn(final.total, final.depth)
 
 
 def _per_example(squared):

@@ -44,7 +44,7 @@ def test_unshared_core_has_a_core_per_step():
   batch = _batch(jax.random.PRNGKey(0))
   count = lambda m: sum(x.size for x in jax.tree.leaves(m.init(jax.random.PRNGKey(1), batch)))
   names = set(unshared.init(jax.random.PRNGKey(1), batch)['params'])
-  assert {'core_0', 'core_1', 'core_2'} <= names
+  assert {'cores_0', 'cores_1', 'cores_2'} <= names
   assert count(unshared) > count(shared)
 
 
@@ -69,3 +69,34 @@ def test_learns_and_consistency_updates_run():
 def test_rejects_bad_sizes():
   with pytest.raises(ValueError, match='depth must be an integer >= 1'):
     predictron.make_model(outputs=3, depth=0)
+
+
+def test_adaptive_depth_equals_the_full_preturn_at_threshold_zero_and_stops_early():
+  model_kwargs = dict(outputs=3, depth=4)
+  net = predictron.PredictronNet(3, 4)
+  batch = _batch(jax.random.PRNGKey(0))
+  params = predictron.make_model(**model_kwargs).init(jax.random.PRNGKey(1), batch)
+  full = predictron.preturns_lib.preturns(*net.apply(params, batch.inputs))
+  adaptive = jax.jit(predictron.adaptive_lambda_preturn, static_argnums=0)
+  every_step = adaptive(net, params, batch.inputs, 0.0)
+  np.testing.assert_allclose(every_step.lambda_, full.lambda_, rtol=1e-5, atol=1e-6)
+  assert every_step.depth.tolist() == [4] * 8
+  # Stopping where the weight left falls below a threshold: the depth is the first k with
+  # max Π_{j<k} λ^j < threshold, and g^λ gives that k-step preturn the weight left.
+  threshold = float(jnp.median(jnp.max(full.weights[2:].sum(0), -1)))
+  early = adaptive(net, params, batch.inputs, threshold)
+  reach = np.concatenate([np.ones((1, 8, 3)), np.cumprod(np.asarray(
+      net.apply(params, batch.inputs).lambdas), 0)])
+  expected_depth = [next((k for k in range(1, 5) if reach[k, b].max() < threshold), 4)
+                    for b in range(8)]
+  assert early.depth.tolist() == expected_depth and min(expected_depth) < 4
+  for b, k in enumerate(expected_depth):
+    weights = np.concatenate([np.asarray(full.weights[:k, b]), reach[k:k + 1, b]])
+    np.testing.assert_allclose(early.lambda_[b], np.sum(weights * np.asarray(
+        full.k_step[:k + 1, b]), 0), rtol=1e-5, atol=1e-6)
+
+
+def test_adaptive_depth_needs_a_shared_core():
+  with pytest.raises(ValueError, match='shared core'):
+    predictron.adaptive_lambda_preturn(predictron.PredictronNet(3, 2, shared_core=False),
+                                       {}, jnp.zeros((1, 4, 4, 2)), 0.1)
