@@ -23,6 +23,7 @@ from envs import copy_task
 from envs import curriculum
 from envs import mazes
 from envs import one_shot
+from envs import pool
 from envs import priority_sort
 
 _CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., model_lib.DataSource]]' = (
@@ -36,6 +37,7 @@ _CONSTRUCTORS: 'pytypes.MappingProxyType[str, Callable[..., model_lib.DataSource
         'one_shot_digits': one_shot.make_digits,
         'one_shot_omniglot': one_shot.make_omniglot,
         'mazes': mazes.make,
+        'pool': pool.make,
     }))
 
 
