@@ -46,16 +46,17 @@ def restore_params(config, workdir, make_agent: Callable | None = None):
     runtime, _ = actor_learner.build(config, make_agent)
   elif config.runtime.name == 'async':
     _, template, _ = async_workers.build(config, make_agent)
-    return _restore(workdir, template).params, None
+    return restore(workdir, template).params, None
   else:
     raise ValueError(f'evaluation plays episodes of RL runs; {workdir} is a '
                      f'{config.runtime.name!r} run (its metrics hold its evaluation)')
-  restored = _restore(workdir, runtime.init(jax.random.PRNGKey(config.seed)))
+  restored = restore(workdir, runtime.init(jax.random.PRNGKey(config.seed)))
   # on-device states hold a LearnerState in .learner; the host runtimes' are one.
   return getattr(restored, 'learner', restored).params, runtime
 
 
-def _restore(workdir, template):
+def restore(workdir, template):
+  """The latest checkpoint of ``workdir`` restored into ``template``'s structure."""
   checkpointer = checkpoint_lib.Checkpointer(pathlib.Path(workdir) / 'checkpoints')
   try:
     if checkpointer.latest_step() is None:

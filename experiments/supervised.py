@@ -6,12 +6,14 @@ from typing import Callable
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from core import learner as learner_lib
 from core import optim
 from core import parallel
 from core.runtime import supervised
 from envs import task_registry
+from experiments import evaluation
 from experiments import models as model_registry
 from experiments import train as train_lib
 
@@ -77,3 +79,29 @@ def train(config, workdir, *, make_model: Callable | None = None, **kwargs):
   """Trains (or resumes) a supervised experiment in ``workdir`` (``train_lib.run``)."""
   return train_lib.run(config, workdir, functools.partial(make_run, config, make_model),
                        **kwargs)
+
+
+def evaluate_on(workdir, *, data_kwargs: dict, data_name: str | None = None,
+                num_batches: int = 10, seed: int = 0) -> dict:
+  """The metrics of ``workdir``'s latest checkpoint on data it did not train on: its
+  task with ``data_kwargs`` overriding the run's (e.g. sequences ten times longer), or
+  the task ``data_name``. Averaged over ``num_batches`` batches.
+
+  The model is rebuilt for the new data's shapes with the trained parameters, which
+  works where they do not depend on the sequence length (every recurrent model here).
+  """
+  config = evaluation.load_config(workdir)
+  family = model_registry.get(config.model.name)
+  trained = build(config)
+  state = evaluation.restore(workdir, trained.init(jax.random.PRNGKey(config.seed)))
+  kwargs = dict(config.data.kwargs.to_dict(), **data_kwargs)
+  if data_name is not None:
+    kwargs = dict(data_kwargs)
+  data = family.prepare_data(task_registry.make(data_name or config.data.name, **kwargs),
+                             config.model)
+  example = jax.eval_shape(data.sample, data.init(), jax.random.PRNGKey(0))
+  model = family.make_model(example, config.model)
+  runtime = supervised.make(model, data, learner_lib.learner_for(model, optax.identity()),
+                            updates_per_call=1, num_eval_batches=num_batches)
+  metrics = runtime.evaluate(state.learner.params, data.init(), jax.random.PRNGKey(seed))
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
