@@ -120,6 +120,19 @@ def merge_top_k(rows: jax.Array, vals: jax.Array, k: int) -> tuple[jax.Array, ja
   return merge(rows, vals)
 
 
+def _write_rows(store, touched, old, new):
+  """``store`` with rows ``touched`` (repeats allowed, each with the same ``new``) set to
+  ``new``, written as a scatter-add of ``new − old`` at each row's first occurrence.
+
+  Not ``.at[].set``: its forward-mode derivative for indices that may repeat scatters
+  row ids over a whole [N, K_L] array per step (O(N) work and copies in the compiled
+  loop); a scatter-add's derivative is a scatter-add of the tangents.
+  """
+  same = touched[:, None] == touched[None, :]
+  first = ~jnp.any(same & jnp.tril(jnp.ones(same.shape, bool), -1), axis=1)
+  return store.at[touched].add(jnp.where(first[:, None], new - old, 0.0))
+
+
 def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
            total_weight: jax.Array | None = None) -> SparseLinks:
   """One step of the link and precedence update for write weights on ``written``.
@@ -154,7 +167,7 @@ def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
   rows, vals = merge_top_k(jnp.concatenate([old_rows, new_rows], -1),
                            jnp.concatenate([decayed, new_vals], -1), k_l)
   pred_rows = links.pred_rows.at[touched].set(rows)
-  pred_vals = links.pred_vals.at[touched].set(vals)
+  pred_vals = _write_rows(links.pred_vals, touched, old_vals, vals)
 
   # succ rows: the written rows, the precedence's rows and the rows that list a written
   # row as successor.
@@ -170,7 +183,7 @@ def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
   rows, vals = merge_top_k(jnp.concatenate([old_rows, new_rows], -1),
                            jnp.concatenate([decayed, new_vals], -1), k_l)
   succ_rows = links.succ_rows.at[touched].set(rows)
-  succ_vals = links.succ_vals.at[touched].set(vals)
+  succ_vals = _write_rows(links.succ_vals, touched, old_vals, vals)
 
   prec_rows, prec_vals = merge_top_k(
       jnp.concatenate([links.prec_rows, written_once]),

@@ -154,12 +154,14 @@ def _copies_in_loop_bodies(hlo_text: str, shape: str) -> int:
     lambda: sdnc.sdnc_access(num_rows=257, word_size=6, num_reads=2, k=2)],
     ids=['sam', 'sdnc'])
 def test_backward_updates_the_memory_gradient_in_place(make_access):
-  # A copy of the [B, N, W] cotangent per backward step would cost O(N·W) per step.
+  # A copy of the [B, N, W] memory or its cotangent per step would cost O(N·W) per step.
   params, outputs = _unrolled(make_access(), num_steps=5, batch_size=3)
   grad = jax.jit(jax.grad(lambda p: jnp.sum(outputs(p) ** 2)))
   hlo = grad.lower(params).compile().as_text()
   assert re.search(r'body=%', hlo)  # the unroll is a while loop
   assert _copies_in_loop_bodies(hlo, '3,257,6') == 0
+  # The SDNC's [N, K_L = 8] link stores and their gradients stay in place too.
+  assert _copies_in_loop_bodies(hlo, '3,257,8') == 0
 
 
 def test_runs_with_the_lsh_index_and_has_finite_gradients():
