@@ -41,3 +41,23 @@ def memory_config(*, num_rows: int = 128, word_size: int = 32, num_reads: int = 
   return ml_collections.ConfigDict(
       {'num_rows': num_rows, 'word_size': word_size, 'num_reads': num_reads, 'k': k,
        'index': 'exact', 'links_per_row': 8})
+
+
+def adam_config(*, learning_rate: float, max_grad_norm: float) -> ml_collections.ConfigDict:
+  """Adam at a constant learning rate (ε 1e-8), clipped to ``max_grad_norm`` (0: not)."""
+  optimizer = optimizer_config()
+  optimizer.name = 'adam'
+  optimizer.learning_rate = learning_rate
+  optimizer.schedule = 'constant'
+  optimizer.eps = 1e-8
+  optimizer.max_grad_norm = max_grad_norm
+  return optimizer
+
+
+def supervised_runtime(*, updates_per_call: int,
+                       num_eval_batches: int) -> ml_collections.ConfigDict:
+  """The supervised runtime block (core/runtime/supervised.py), on one device."""
+  return ml_collections.ConfigDict({
+      'name': 'supervised', 'updates_per_call': updates_per_call,
+      'num_eval_batches': num_eval_batches,
+      'num_devices': 1})  # 0: all devices present

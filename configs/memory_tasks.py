@@ -49,18 +49,8 @@ def _base() -> ml_collections.ConfigDict:
   # bits (sigmoid per target bit) | classes (softmax over one-hot targets: one-shot)
   config.model.output = 'bits'
 
-  config.optimizer = common.optimizer_config()
-  config.optimizer.name = 'adam'
-  config.optimizer.learning_rate = 1e-4
-  config.optimizer.schedule = 'constant'
-  config.optimizer.eps = 1e-8
-  config.optimizer.max_grad_norm = 10.0
-
-  config.runtime = ml_collections.ConfigDict()
-  config.runtime.name = 'supervised'
-  config.runtime.updates_per_call = 20
-  config.runtime.num_eval_batches = 8
-  config.runtime.num_devices = 1  # 0: all devices present
+  config.optimizer = common.adam_config(learning_rate=1e-4, max_grad_norm=10.0)
+  config.runtime = common.supervised_runtime(updates_per_call=20, num_eval_batches=8)
   return config
 
 

@@ -44,18 +44,8 @@ def _base() -> ml_collections.ConfigDict:
   config.model.usage_weighting = True
   config.model.consistency_updates = 0
 
-  config.optimizer = common.optimizer_config()
-  config.optimizer.name = 'adam'
-  config.optimizer.learning_rate = 1e-3
-  config.optimizer.schedule = 'constant'
-  config.optimizer.eps = 1e-8
-  config.optimizer.max_grad_norm = 0.0  # the paper clips nothing
-
-  config.runtime = ml_collections.ConfigDict()
-  config.runtime.name = 'supervised'
-  config.runtime.updates_per_call = 10
-  config.runtime.num_eval_batches = 10
-  config.runtime.num_devices = 1  # 0: all devices present
+  config.optimizer = common.adam_config(learning_rate=1e-3, max_grad_norm=0.0)  # the paper clips nothing
+  config.runtime = common.supervised_runtime(updates_per_call=10, num_eval_batches=10)
   return config
 
 
