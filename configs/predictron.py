@@ -12,6 +12,9 @@ Variants (``--config=configs/predictron.py:VARIANTS``, comma-separated, in order
   unshared         K cores instead of one
   depth=<K>        planning steps (default 16)
   consistency=<n>  n consistency updates on unlabelled batches per labelled update
+  batch=<n>        examples per batch (default 100, the paper's)
+  size=<n>         the input's side in cells/pixels: the maze's (default 20) or the pool
+                   render's (default 28); smaller is a cheaper version of the task
   feedforward, feedforward_skip, recurrent, recurrent_skip
                    the conv-net baselines of the same depth (planning/conv_baselines.py)
   smoke            a tiny budget and model (tests)
@@ -44,7 +47,8 @@ def _base() -> ml_collections.ConfigDict:
   config.model.usage_weighting = True
   config.model.consistency_updates = 0
 
-  config.optimizer = common.adam_config(learning_rate=1e-3, max_grad_norm=0.0)  # the paper clips nothing
+  # The paper clips nothing.
+  config.optimizer = common.adam_config(learning_rate=1e-3, max_grad_norm=0.0)
   config.runtime = common.supervised_runtime(updates_per_call=10, num_eval_batches=10)
   return config
 
@@ -91,6 +95,21 @@ def _consistency(value):
   return _set('consistency_updates', int(value))
 
 
+def _batch(value):
+  def apply(config):
+    config.data.kwargs.batch_size = int(value)
+    return config
+  return apply
+
+
+def _size(value):
+  def apply(config):
+    field = 'size' if config.data.name == 'mazes' else 'image_size'
+    config.data.kwargs[field] = int(value)
+    return config
+  return apply
+
+
 def _smoke(config):
   config.model.depth = 2
   config.data.kwargs.batch_size = 4
@@ -124,4 +143,5 @@ VARIANTS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The base config with the comma-separated variants in ``arg`` applied in order."""
   return variants.apply(_base(), arg, VARIANTS, default='maze', source='configs/predictron.py',
-                        parameterised={'depth': _depth, 'consistency': _consistency})
+                        parameterised={'depth': _depth, 'consistency': _consistency,
+                                       'batch': _batch, 'size': _size})

@@ -57,7 +57,8 @@ units), and each prediction is ``sum_j gamma^j e_{5+j}`` for the discounts ``DIS
 = (0, 0.5, 0.9, 0.98, 1)`` (gamma = 0 is the next step's event; gamma = 1 counts the
 event over the whole horizon). A batch (``PoolBatch``, batch axis 0)::
 
-  inputs   [B, 28, 28, 15] float32 in [0, 1]: the 5 RGB frames stacked on channels,
+  inputs   [B, S, S, 15] float32 in [0, 1]: the 5 RGB frames (S = ``image_size``, 28 by
+                           default) stacked on channels,
                            channel 3 f + c = colour c of frame f (oldest first)
   targets  [B, 280]        float32: the predictions in the order (ball, event,
                            discount), index (ball * 14 + event) * 5 + discount (see
@@ -315,9 +316,9 @@ def render(state: PoolState, size: int = IMAGE_SIZE) -> jax.Array:
 
   Each pixel is painted with its coverage of a disc (1 inside, 0 outside, a linear ramp
   one pixel wide at the edge), so a ball moving less than a pixel still changes the
-  image and the speed can be read from consecutive frames. ``size`` other than 28 only
-  serves pictures for people (``render_strip``); leading axes of ``state`` are not
-  supported (``vmap`` it).
+  image and the speed can be read from consecutive frames. ``size`` other than 28 serves
+  pictures for people (``render_strip``) and cheaper versions of the task (``make``);
+  leading axes of ``state`` are not supported (``vmap`` it).
   """
   scale = size / TABLE_SIZE
   centres = (jnp.arange(size, dtype=jnp.float32) + 0.5) / scale
@@ -402,13 +403,14 @@ def _targets(rewards: jax.Array) -> jax.Array:
   return discounted_sums(rewards).reshape(NUM_PREDICTIONS)    # (ball, event, discount)
 
 
-@functools.partial(jax.jit, static_argnames=('horizon',))
+@functools.partial(jax.jit, static_argnames=('horizon', 'image_size'))
 def episode(key: jax.Array, *, horizon: int = HORIZON,
-            friction: float | jax.Array = FRICTION) -> Episode:
-  """One episode: input frames, pseudo-rewards and unnormalised targets."""
+            friction: float | jax.Array = FRICTION, image_size: int = IMAGE_SIZE) -> Episode:
+  """One episode: input frames (``image_size`` pixels square), pseudo-rewards and
+  unnormalised targets."""
   states, rewards = _rollout(key, horizon, friction)
   inputs = jax.tree.map(lambda leaf: leaf[:NUM_INPUT_FRAMES], states)
-  frames = jax.vmap(render)(inputs)
+  frames = jax.vmap(lambda state: render(state, image_size))(inputs)
   return Episode(frames, rewards, _targets(rewards))
 
 
@@ -452,11 +454,13 @@ def target_std(key: jax.Array, num_samples: int = SCALE_SAMPLES, *,
   return np.maximum(std, MIN_STD).astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnames=('batch_size', 'horizon'))
+@functools.partial(jax.jit, static_argnames=('batch_size', 'horizon', 'image_size'))
 def sample(key: jax.Array, target_scale: jax.Array, *, batch_size: int,
-           horizon: int = HORIZON, friction: float | jax.Array = FRICTION) -> PoolBatch:
+           horizon: int = HORIZON, friction: float | jax.Array = FRICTION,
+           image_size: int = IMAGE_SIZE) -> PoolBatch:
   """A batch of episodes with targets divided by ``target_scale [280]``."""
-  episodes = jax.vmap(lambda k: episode(k, horizon=horizon, friction=friction))(
+  episodes = jax.vmap(lambda k: episode(k, horizon=horizon, friction=friction,
+                                        image_size=image_size))(
       jax.random.split(key, batch_size))
   return PoolBatch(stack_frames(episodes.frames), episodes.targets / target_scale)
 
@@ -470,7 +474,8 @@ def _check_scale(target_scale) -> np.ndarray:
 
 
 def make(*, batch_size: int = 100, horizon: int = HORIZON, friction: float = FRICTION,
-         target_scale=None, scale_samples: int = SCALE_SAMPLES) -> model_lib.DataSource:
+         target_scale=None, scale_samples: int = SCALE_SAMPLES,
+         image_size: int = IMAGE_SIZE) -> model_lib.DataSource:
   """The pool domain as a stateless data source of ``PoolBatch`` (batch axis 0).
 
   Args:
@@ -483,12 +488,15 @@ def make(*, batch_size: int = 100, horizon: int = HORIZON, friction: float = FRI
       the same way. That costs one compilation and ``scale_samples`` simulated episodes
       (a few seconds on a CPU for the default 10,000); pass the array to skip it.
     scale_samples: episodes for that estimate.
+    image_size: the side of the rendered frames in pixels (the paper's 28; a smaller
+      render is a cheaper task, the same physics and targets).
 
   Raises:
     ValueError: naming the argument, for a value out of range.
   """
   copy_task.check_int('batch_size', batch_size, 1)
   copy_task.check_int('horizon', horizon, 1)
+  copy_task.check_int('image_size', image_size, 4)
   check_friction(friction)
   if target_scale is None:
     copy_task.check_int('scale_samples', scale_samples, 2)
@@ -498,5 +506,5 @@ def make(*, batch_size: int = 100, horizon: int = HORIZON, friction: float = FRI
   friction = float(friction)
   return model_lib.stateless(
       lambda key: sample(key, scale, batch_size=batch_size, horizon=horizon,
-                         friction=friction),
+                         friction=friction, image_size=image_size),
       batch_size=batch_size, batch_axis=0)

@@ -73,7 +73,9 @@ MIN_SPACINGS = 3      # fewer record spacings than this: too few to tell a gap
 
 REGENERATE_COMMAND = 'python scripts/reproduce_a3c.py --regenerate_only'
 PLOT_KEYS = ('episode_return', 'env_fps', 'updates_per_s', 'loss', 'entropy', 'q_value')
-NONE = '—'
+NONE = results_store.NONE
+_number = results_store.number
+_table = results_store.markdown_table
 
 
 class RunInfo(NamedTuple):
@@ -410,10 +412,6 @@ def speedups(rows: Sequence[Row]) -> list[Speedup]:
 # --- Rendering ----------------------------------------------------------------------------
 
 
-def _number(value: float | None, fmt: str = '.1f') -> str:
-  return NONE if value is None else format(value, fmt)
-
-
 def _seconds(value: float | None) -> str:
   if value is None:
     return NONE
@@ -427,13 +425,6 @@ def _algorithm(algorithm: str, variants: str) -> str:
 
 def _seeds(seeds: Sequence[int]) -> str:
   return ', '.join(map(str, seeds)) if seeds else NONE
-
-
-def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
-  """A markdown table; ends without a newline."""
-  rows = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  rows += ['| ' + ' | '.join(cells) + ' |' for cells in lines]
-  return '\n'.join(rows)
 
 
 RUN_HEADER = ('run', 'env', 'algorithm', 'workers', 'seed', 'frames trained',

@@ -52,7 +52,9 @@ README_FILENAME = results_store.README_FILENAME
 SUMMARY_FILENAME = results_store.SUMMARY_FILENAME
 REGENERATE_COMMAND = 'python scripts/reproduce_impala.py --regenerate_only'
 PLOT_KEYS = ('episode_return', 'env_fps', 'entropy')
-NONE = '—'
+NONE = results_store.NONE
+_number = results_store.number
+_table = results_store.markdown_table
 
 
 FinalEval = results_store.FinalEval  # the final policy's score over n full games
@@ -219,10 +221,6 @@ TABLE_HEADER = (
     '| game | variants | seed | frames trained | final mean (games) | best mean | '
     'first ≥ target (frames) | met at end | final policy (full games) | env frames/s | '
     'paper (200M frames) |')
-
-
-def _number(value: float | None, fmt: str = '.1f') -> str:
-  return NONE if value is None else format(value, fmt)
 
 
 def render_row(row: Row) -> str:

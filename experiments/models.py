@@ -44,12 +44,19 @@ def _labelled(example_batch):
   return getattr(example_batch, 'labelled', example_batch)
 
 
+_PREDICTRON_NET_FIELDS = ('depth', 'shared_core', 'learn_reward_discount', 'learn_lambda')
+
+
 def _make_predictron(example_batch, config) -> model_lib.Model:
   return predictron.make_model(
-      outputs=_labelled(example_batch).targets.shape[-1], depth=config.depth,
-      shared_core=config.shared_core, learn_reward_discount=config.learn_reward_discount,
-      learn_lambda=config.learn_lambda, usage_weighting=config.usage_weighting,
-      consistency_updates=config.consistency_updates)
+      outputs=_labelled(example_batch).targets.shape[-1],
+      usage_weighting=config.usage_weighting, consistency_updates=config.consistency_updates,
+      **{k: config[k] for k in _PREDICTRON_NET_FIELDS})
+
+
+def predictron_net(outputs: int, config) -> predictron.PredictronNet:
+  """The network of a ``predictron`` model block (``config.model``)."""
+  return predictron.make_net(outputs=outputs, **{k: config[k] for k in _PREDICTRON_NET_FIELDS})
 
 
 def _validate_predictron(config, prefix: str) -> None:

@@ -184,6 +184,36 @@ def recent_mean(records: Sequence[Mapping[str, Any]], key: str, count: int) -> f
   return sum(values) / len(values) if values else None
 
 
+# --- Rendering --------------------------------------------------------------------------------
+
+NONE = '—'  # a figure that does not exist (no data, no target)
+
+
+def number(value: float | None, fmt: str = '.1f') -> str:
+  """``value`` formatted, or ``NONE``."""
+  return NONE if value is None else format(value, fmt)
+
+
+def markdown_table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+  """A markdown table; ends without a newline."""
+  rows = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  rows += ['| ' + ' | '.join(cells) + ' |' for cells in lines]
+  return '\n'.join(rows)
+
+
+def censored_median(values: Sequence[float | None]) -> float | None:
+  """The median where None (never reached) ranks above every number; None if the median
+  falls on a None."""
+  ranked = sorted(values, key=lambda v: math.inf if v is None else v)
+  n = len(ranked)
+  if not n:
+    return None
+  middle = ranked[(n - 1) // 2:n // 2 + 1]
+  if any(v is None for v in middle):
+    return None
+  return sum(middle) / len(middle)
+
+
 # --- Plots ----------------------------------------------------------------------------------
 
 

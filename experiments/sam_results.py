@@ -19,7 +19,6 @@ when half or more never did).
 
 from collections.abc import Mapping, Sequence
 import json
-import math
 import os
 import pathlib
 from typing import Any, NamedTuple
@@ -43,6 +42,8 @@ PAPER_CLAIM = ('SAM learns copy, associative recall and priority sort as fast as
                'than the dense models (NTM, DNC; Rae et al. 2016, Figure 3); one-shot '
                'Omniglot error < 0.2 for SAM against about 0.4 for the dense model at 100 '
                'characters.')
+
+_table = results_store.markdown_table
 
 
 class RunInfo(NamedTuple):
@@ -140,19 +141,6 @@ def summarise(run: Run) -> Row:
   return Row(run.name, run.info, summarise_run(run.records, run.info))
 
 
-def censored_median(values: Sequence[float | None]) -> float | None:
-  """The median where None (never reached) ranks above every number; None if the median
-  falls on a None."""
-  ranked = sorted(values, key=lambda v: math.inf if v is None else v)
-  n = len(ranked)
-  if not n:
-    return None
-  middle = ranked[(n - 1) // 2:n // 2 + 1]
-  if any(v is None for v in middle):
-    return None
-  return sum(middle) / len(middle)
-
-
 def settings(rows: Sequence[Row]) -> list[Setting]:
   by_setting: dict[tuple[str, str], list[Row]] = {}
   for row in rows:
@@ -163,23 +151,17 @@ def settings(rows: Sequence[Row]) -> list[Setting]:
     out.append(Setting(
         model, task, tuple(r.info.seed for r in group),
         sum(r.summary.to_target is not None for r in group),
-        censored_median([r.summary.to_target for r in group]),
+        results_store.censored_median([r.summary.to_target for r in group]),
         tuple(r.summary.final for r in group)))
   return out
 
 
 def _number(value, fmt='.2f') -> str:
-  return '—' if value is None else format(value, fmt)
+  return results_store.number(value, fmt)
 
 
 def _count(value) -> str:
   return 'not reached' if value is None else f'{value:,.0f}'
-
-
-def _table(header, lines) -> str:
-  out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  out += ['| ' + ' | '.join(line) + ' |' for line in lines]
-  return '\n'.join(out)
 
 
 def render_readme(rows: Sequence[Row]) -> str:

@@ -191,6 +191,40 @@ def adaptive_lambda_preturn(net: PredictronNet, params, inputs,
   return AdaptivePreturn(final.total, final.depth)
 
 
+class AdaptiveReport(NamedTuple):
+  """``adaptive_depth_report``: per threshold, the mean core steps and the test RMSE."""
+  thresholds: tuple
+  mean_depth: tuple   # mean over the examples of the core steps taken
+  rmse: tuple         # RMSE of the adaptive g^λ against the targets
+  full_rmse: float    # RMSE of the full K-step g^λ
+
+
+def adaptive_depth_report(net: PredictronNet, params, batches,
+                          thresholds) -> AdaptiveReport:
+  """How deep the adaptive g^λ (``adaptive_lambda_preturn``) goes and what it costs in
+  error, over ``batches`` (each with ``inputs`` and ``targets``), against the full g^λ."""
+  walk = jax.jit(adaptive_lambda_preturn, static_argnums=(0,))
+  full = jax.jit(lambda p, x: preturns_lib.preturns(*net.apply(p, x)).lambda_)
+
+  def rmse(predictions):
+    targets = jnp.concatenate([b.targets for b in batches])
+    return float(jnp.sqrt(jnp.mean(jnp.square(jnp.concatenate(predictions) - targets))))
+
+  depths, errors = [], []
+  for threshold in thresholds:
+    outs = [walk(net, params, b.inputs, float(threshold)) for b in batches]
+    depths.append(float(jnp.mean(jnp.concatenate([o.depth for o in outs]))))
+    errors.append(rmse([o.lambda_ for o in outs]))
+  return AdaptiveReport(tuple(float(t) for t in thresholds), tuple(depths), tuple(errors),
+                        rmse([full(params, b.inputs) for b in batches]))
+
+
+def make_net(*, outputs: int, depth: int = 16, shared_core: bool = True,
+             learn_reward_discount: bool = True, learn_lambda: bool = True) -> PredictronNet:
+  """The network of ``make_model`` with the same arguments."""
+  return PredictronNet(outputs, depth, shared_core, learn_reward_discount, learn_lambda)
+
+
 def _per_example(squared):
   """½ Σ over predictions, mean over the batch, of ``squared [..., B, n]``."""
   return 0.5 * jnp.mean(jnp.sum(squared, axis=-1), axis=-1)
@@ -218,7 +252,8 @@ def make_model(*, outputs: int, depth: int = 16, shared_core: bool = True,
                            ('consistency_updates', consistency_updates, 0)):
     if not isinstance(value, int) or value < low:
       raise ValueError(f'{name} must be an integer >= {low}, got {value!r}')
-  net = PredictronNet(outputs, depth, shared_core, learn_reward_discount, learn_lambda)
+  net = make_net(outputs=outputs, depth=depth, shared_core=shared_core,
+                 learn_reward_discount=learn_reward_discount, learn_lambda=learn_lambda)
 
   def evaluate(params, inputs) -> tuple[Rollout, preturns_lib.Preturns]:
     rollout = net.apply(params, inputs)

@@ -169,6 +169,11 @@ def test_the_data_source_is_a_function_of_the_key(scaled):
   for a, b in zip(batch, again):
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(batch.inputs, other.inputs)
+  # A smaller render: the same episodes and targets, frames drawn at 14 pixels.
+  small = pool.make(batch_size=EPISODES, target_scale=source_scale, image_size=14).sample(
+      (), jax.random.PRNGKey(SEED))
+  assert small.inputs.shape == (16, 14, 14, 15)
+  np.testing.assert_array_equal(small.targets, batch.targets)
 
 
 def test_the_targets_std_is_estimated_when_not_given(scaled):
@@ -190,6 +195,7 @@ def test_the_targets_std_is_estimated_when_not_given(scaled):
     ({'target_scale': np.ones(3)}, 'target_scale must be 280 finite positive numbers'),
     ({'target_scale': np.zeros(280)}, 'target_scale must be 280 finite positive numbers'),
     ({'scale_samples': 1}, 'scale_samples must be an integer >= 2'),
+    ({'image_size': 2}, 'image_size must be an integer >= 4'),
 ])
 def test_bad_arguments_name_the_argument(kwargs, message):
   with pytest.raises(ValueError, match=message):

@@ -39,9 +39,10 @@ def test_never_reaching_the_threshold_and_resumes():
 
 
 def test_censored_median():
-  assert sam_results.censored_median([300, None, 100]) == 300
-  assert sam_results.censored_median([None, None, 100]) is None
-  assert sam_results.censored_median([100, 200]) == 150
+  assert results_store.censored_median([300, None, 100]) == 300
+  assert results_store.censored_median([None, None, 100]) is None
+  assert results_store.censored_median([100, 200]) == 150
+  assert results_store.censored_median([]) is None
 
 
 def test_store_and_regenerate(tmp_path):

@@ -100,3 +100,20 @@ def test_adaptive_depth_needs_a_shared_core():
   with pytest.raises(ValueError, match='shared core'):
     predictron.adaptive_lambda_preturn(predictron.PredictronNet(3, 2, shared_core=False),
                                        {}, jnp.zeros((1, 4, 4, 2)), 0.1)
+
+
+def test_adaptive_depth_report_matches_the_full_preturn_at_threshold_zero():
+  net = predictron.make_net(outputs=3, depth=3)
+  batches = [_batch(jax.random.PRNGKey(k), batch_size=4) for k in range(2)]
+  params = net.init(jax.random.PRNGKey(1), batches[0].inputs)
+  report = predictron.adaptive_depth_report(net, params, batches, (0.0, 2.0))
+  full = jnp.concatenate([predictron.preturns_lib.preturns(*net.apply(params, b.inputs))
+                          .lambda_ for b in batches])
+  targets = jnp.concatenate([b.targets for b in batches])
+  expected = float(jnp.sqrt(jnp.mean(jnp.square(full - targets))))
+  assert report.thresholds == (0.0, 2.0)
+  assert report.mean_depth == (3.0, 0.0)   # every step; none (g^0 = v^0)
+  np.testing.assert_allclose([report.rmse[0], report.full_rmse], expected, rtol=1e-5)
+  v0 = jnp.concatenate([net.apply(params, b.inputs).values[0] for b in batches])
+  np.testing.assert_allclose(report.rmse[1], jnp.sqrt(jnp.mean(jnp.square(v0 - targets))),
+                             rtol=1e-5)

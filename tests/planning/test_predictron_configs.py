@@ -7,6 +7,7 @@ from configs import predictron as configs
 from core import config as config_lib
 from core import metrics as metrics_lib
 from experiments import experiment
+from experiments import predictron_adaptive
 
 
 @pytest.mark.parametrize('variants', ['maze,consistency=1,smoke',
@@ -19,12 +20,22 @@ def test_smoke_variants_train(tmp_path, variants):
   last = metrics_lib.read_metrics(tmp_path / 'metrics.jsonl')[-1]
   key = 'eval_rmse_lambda' if config.model.name == 'predictron' else 'eval_rmse'
   assert last[key] >= 0.0
+  if config.model.name == 'predictron':
+    report = predictron_adaptive.evaluate(tmp_path, thresholds=(0.0, 2.0), num_batches=2)
+    assert report['mean_depth'] == [config.model.depth, 0.0]
+    assert report['examples'] == 2 * config.data.kwargs.batch_size
+  else:
+    with pytest.raises(ValueError, match='shared core'):
+      predictron_adaptive.evaluate(tmp_path)
 
 
 def test_variants_set_the_model():
   config = configs.get_config('maze,rg,unshared,no_usage,depth=4')
   assert (config.model.learn_lambda, config.model.shared_core, config.model.usage_weighting,
           config.model.depth) == (False, False, False, 4)
+  scaled = configs.get_config('maze,batch=32,size=8')
+  assert (scaled.data.kwargs.batch_size, scaled.data.kwargs.size) == (32, 8)
+  assert configs.get_config('pool,size=14').data.kwargs.image_size == 14
   baseline = configs.get_config('depth=8,feedforward_skip')
   assert (baseline.model.name, baseline.model.depth, baseline.model.skip) == (
       'conv_baseline', 8, True)

@@ -1,0 +1,109 @@
+r"""Trains the predictron's comparison (Silver et al. 2017) and writes results/predictron/.
+
+Each (domain, model, depth, consistency updates, seed) trains ``configs/predictron.py``
+for the same number of labelled examples at the same scale, in its own workdir (rerunning
+the command resumes it and skips finished runs' training). What runs is
+``experiments.predictron_results.plan``: at the deepest depth every predictron ablation
+((r, γ, λ), (r, γ), (λ), none; usage or uniform weighting), at every depth the
+(r, γ, λ)-predictron (shared and unshared) and the four conv-net baselines, and the
+(r, γ, λ)-predictron with each number of consistency updates; seed by seed. The raw
+metrics go to results/predictron/runs/<run>/ with run.json, the adaptive-depth evaluation
+of each shared (r, γ, λ)-predictron and learning-curve PNGs; README.md and summary.json
+are regenerated from every committed run.
+
+The defaults are a reduced scale that a 2-core CPU can run (8×8 mazes, batches of 32,
+2,000 updates per run); the paper's is ``--size=20 --batch_size=100`` and far more updates.
+
+  python scripts/reproduce_predictron.py                        # mazes, 3 seeds
+  python scripts/reproduce_predictron.py --domains=pool --size=14
+  python scripts/reproduce_predictron.py --regenerate_only      # the tables from committed data
+"""
+
+from experiments import launch  # pylint: disable=g-bad-import-order
+
+if __name__ == '__main__':
+  launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
+
+import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
+import sys
+
+from absl import app
+from absl import flags
+
+from configs import predictron as predictron_config
+from experiments import experiment
+from experiments import interrupts
+from experiments import predictron_adaptive
+from experiments import predictron_results
+
+_DOMAINS = flags.DEFINE_list('domains', ['maze'], 'maze and/or pool.')
+_DEPTHS = flags.DEFINE_list('depths', ['2', '4', '8', '16'], 'Depths K (baseline layers).')
+_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of every setting.')
+_CONSISTENCY = flags.DEFINE_list('consistency', ['0', '1', '9'],
+                                 'Consistency updates per labelled update to compare.')
+_EXAMPLES = flags.DEFINE_integer('examples', 64_000, 'Labelled examples per run.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Examples per batch.')
+_SIZE = flags.DEFINE_integer('size', 8, "The input's side: the maze's cells, or the pool "
+                             "render's pixels (the paper: 20 and 28).")
+_MODELS = flags.DEFINE_list('models', [], 'Only these models of the plan (e.g. rgl,feedforward); '
+                           'empty: all.')
+_ADAPTIVE_BATCHES = flags.DEFINE_integer('adaptive_batches', 10, 'Test batches of the '
+                                         'adaptive-depth evaluation.')
+_RUNS = flags.DEFINE_string('runs', 'runs/reproduce_predictron', 'Parent of the workdirs.')
+_OUT = flags.DEFINE_string('out', 'results/predictron', 'Where the runs and tables go.')
+_REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: rebuild the '
+                                     'tables from the committed runs.')
+
+
+def _config(run: predictron_results.Planned):
+  parts = [run.domain, run.model, f'depth={run.depth}', f'batch={_BATCH_SIZE.value}',
+           f'size={_SIZE.value}']
+  if run.consistency:
+    parts.append(f'consistency={run.consistency}')
+  config = predictron_config.get_config(','.join(parts))
+  config.seed = run.seed
+  config.total_examples = _EXAMPLES.value
+  experiment.validate(config)
+  return config
+
+
+def _train(run: predictron_results.Planned, out: pathlib.Path) -> None:
+  config = _config(run)
+  name = predictron_results.run_name(run.domain, run.model, run.depth, run.consistency,
+                                     run.seed)
+  workdir = pathlib.Path(_RUNS.value) / name
+  print(f'--- {name}', flush=True)
+  with interrupts.stop_on_signals() as stop:
+    result = experiment.train(config, workdir, stop=stop)
+  if result.interrupted:
+    sys.exit(f'stopped by {result.interrupted} at update {result.updates:,}; checkpoint '
+             f'saved in {workdir}/checkpoints; rerun the same command to resume')
+  adaptive = None
+  if run.model == predictron_results.BEST and not run.consistency:
+    adaptive = predictron_adaptive.evaluate(workdir, num_batches=_ADAPTIVE_BATCHES.value)
+  info = predictron_results.RunInfo(
+      domain=run.domain, model=run.model, depth=run.depth, consistency=run.consistency,
+      seed=run.seed, examples=_EXAMPLES.value, batch_size=_BATCH_SIZE.value, size=_SIZE.value,
+      metric=predictron_results.metric_of(run.model))
+  run_dir = predictron_results.store_run(workdir / 'metrics.jsonl', out, info, adaptive)
+  for path in predictron_results.plot_run(run_dir):
+    print(f'plot: {path}')
+
+
+def main(argv):
+  del argv
+  out = pathlib.Path(_OUT.value)
+  unknown = sorted(set(_DOMAINS.value) - {'maze', 'pool'})
+  if unknown:
+    sys.exit(f'--domains: unknown {unknown}; expected maze and/or pool')
+  if not _REGENERATE_ONLY.value:
+    for run in predictron_results.plan(_DOMAINS.value, [int(d) for d in _DEPTHS.value],
+                                       [int(s) for s in _SEEDS.value],
+                                       [int(c) for c in _CONSISTENCY.value]):
+      if not _MODELS.value or run.model in _MODELS.value:
+        _train(run, out)
+  print(predictron_results.regenerate(out))
+
+
+if __name__ == '__main__':
+  app.run(main)
