@@ -13,16 +13,27 @@ for the program and need no run; they are what a device must hold at peak.
 i.e. what the backward pass adds beyond the memory's own gradient (the memory matrix
 itself is part of the forward peak). For the dense models it is their per-step
 residuals (≈ T copies of the N×W memory); for SAM the rows each step read.
+
+Time per step: a call of the program also builds the initial state (a zeroed N×W
+memory, an empty index, the usage), copies it into the loop and zeroes the memory's
+gradient: O(N) work once per call that a training run carrying its state across unrolls
+does not repeat each step. ``marginal_step_time`` leaves it out: the difference of the
+call times at two unroll lengths over the difference of the lengths, the paper's "one
+forward and backward step". ``step_time`` (call time / T) keeps it in.
 """
 
 import time
 from typing import NamedTuple
 
+import numpy as np
+
 import jax
 import jax.numpy as jnp
 
 from core import recurrent
+from memory import addressing
 from memory import cores
+from memory import index as index_lib
 
 INPUT_SIZE = 8
 
@@ -98,3 +109,47 @@ def step_time(program: Program, num_steps: int, *, min_seconds: float = 1.0) -> 
     elapsed = time.perf_counter() - start
     if elapsed >= min_seconds:
       return elapsed / calls / num_steps
+
+
+def call_time(program: Program, *, min_seconds: float = 1.0) -> float:
+  """Seconds per forward+backward call (compiled beforehand), averaged over calls filling
+  at least ``min_seconds``."""
+  return step_time(program, 1, min_seconds=min_seconds)
+
+
+class StepTimes(NamedTuple):
+  marginal: float   # seconds per step without the per-call setup
+  per_call: float   # the long call's seconds / its steps (setup included)
+
+
+def marginal_step_time(long: Program, long_steps: int, short: Program, short_steps: int,
+                       *, min_seconds: float = 1.0) -> StepTimes:
+  """Seconds per step without the per-call setup: (call(long) − call(short)) over the
+  difference of their unroll lengths (the same model, batch and N); and with it."""
+  if long_steps <= short_steps:
+    raise ValueError(f'long_steps ({long_steps}) must exceed short_steps ({short_steps})')
+  long_call = call_time(long, min_seconds=min_seconds)
+  short_call = call_time(short, min_seconds=min_seconds)
+  return StepTimes((long_call - short_call) / (long_steps - short_steps),
+                   long_call / long_steps)
+
+
+def lsh_recall(num_rows: int, *, word_size: int = 32, k: int = 4, num_queries: int = 256,
+               noise: float = 0.3, seed: int = 0) -> dict:
+  """How well the default LSH index (``memory/index.py``) finds rows, on a memory of
+  ``num_rows`` random Gaussian rows, every row inserted: keys are rows plus Gaussian
+  noise of std ``noise`` (each coordinate). ``recall_at_1``: the fraction of keys whose
+  best row is the exact best row; ``recall_at_k``: the fraction of the exact top-k rows
+  found among the index's k."""
+  memory_key, pick_key, noise_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+  memory = jax.random.normal(memory_key, (num_rows, word_size))
+  index = index_lib.lsh(num_rows=num_rows, word_size=word_size)
+  state = jax.jit(index.insert)(index.init(), memory, jnp.arange(num_rows))
+  rows = jax.random.randint(pick_key, (num_queries,), 0, num_rows)
+  keys = memory[rows] + noise * jax.random.normal(noise_key, (num_queries, word_size))
+  found = jax.jit(index.query, static_argnums=3)(state, memory, keys, k)
+  exact = addressing.exact_top_k(memory, keys, k)
+  return {'recall_at_1': float(index_lib.recall(found[:, :1], exact[:, :1])),
+          'recall_at_k': float(index_lib.recall(found, exact)),
+          'k': k, 'queries': num_queries, 'noise': noise,
+          'source_row_first': float(np.mean(np.asarray(found[:, 0]) == np.asarray(rows)))}

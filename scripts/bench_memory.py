@@ -4,12 +4,17 @@ results/bench/memory.json).
 The SAM paper's set-up (LSTM controller 100, words of 32, 4 heads, K = 4), for each memory
 size N and model (experiments/memory_benchmark.py):
   step_time_s            one forward+backward step, seconds: the jitted gradient of an
-                         unroll of --time_steps steps at --batch, divided by the steps
-                         (each repeat >= --min_seconds of calls). Where the program would
-                         not fit in --budget_gib (or a call would take over
-                         --max_call_seconds), the unroll is shortened to 2 steps, then the
-                         batch cut to 1 (``batch``/``steps`` say what ran);
-                         ``step_time_per_example_s`` divides by the batch.
+                         unroll of --time_steps steps at --batch less that of an unroll of
+                         a fifth as many steps, over the difference of the steps (each
+                         call timed over >= --min_seconds), so that the once-per-call O(N)
+                         setup (zeroing the memory and its gradient, the empty index) is
+                         not counted as stepping (experiments/memory_benchmark.py).
+                         ``call_time_per_step_s``: the long call's time / its steps, setup
+                         included. Where the program would not fit in --budget_gib (or a
+                         call would take over --max_call_seconds), the unroll is shortened
+                         to 2 steps, then the batch cut to 1, and the step time is the call
+                         time / steps (``batch``/``steps``/``step_time_method`` say what
+                         ran); ``step_time_per_example_s`` divides by the batch.
   backprop_added_bytes   over --memory_steps steps at batch 1: peak(forward+backward) −
                          peak(forward) − the memory's gradient (XLA's accounting of the
                          compiled programs: exact, and needs no run).
@@ -18,6 +23,8 @@ Speed figures are medians over --repeats with their spread; the ratios
 (the same for SAM with the LSH index, ``sam_lsh``) and ``backprop_memory_ratio_vs_ntm``
 are keyed by N, the speed ratios taken within each repeat; ``sdnc_speedup_vs_dnc`` and
 ``sdnc_backprop_memory_ratio_vs_dnc`` compare the sparse DNC with the DNC the same way.
+``lsh_recall`` (by N, with sam_lsh): the LSH index's recall against the exact top-K on
+random rows queried by noisy copies (``memory_benchmark.lsh_recall``).
 
   python scripts/bench_memory.py                     # all sizes (~1 hour on 2 cores)
   python scripts/bench_memory.py --sizes=1024,4096 --models=sam,ntm --repeats=1 \
@@ -46,6 +53,9 @@ _BUDGET_GIB = flags.DEFINE_float('budget_gib', 12.0, 'Largest program (peak GiB)
 _MAX_CALL_SECONDS = flags.DEFINE_float('max_call_seconds', 10.0, 'A timed call longer than '
                                         'this is redone with a 2-step unroll.')
 _OUT = flags.DEFINE_string('out', 'results/bench/memory.json', 'Where the JSON goes.')
+
+# Unrolls at least this long are also timed at a fifth of their length (the marginal step).
+_MIN_MARGINAL_STEPS = 10
 
 # Models whose state is N×N (the DNC's temporal links) are not built beyond this.
 _MAX_ROWS = {'dnc': 4096}
@@ -93,15 +103,32 @@ def _measure_size(num_rows, models, print_fn) -> dict:
     else:
       programs[name] = program
     print_fn(f'  {name} N={num_rows}: backprop adds {memory["backprop_added_bytes"]:,} B')
+  shorts = {}
+  for name in programs:
+    steps = results[name]['steps']
+    if steps >= _MIN_MARGINAL_STEPS:
+      shorts[name] = mb.make_program(name, num_rows=num_rows, batch_size=results[name]['batch'],
+                                     num_steps=steps // 5)
+    results[name]['step_time_method'] = (
+        f'marginal: (call at T={steps} - call at T={steps // 5}) / {steps - steps // 5}'
+        if name in shorts else f'call at T={steps} / {steps}')
   samples = {name: [] for name in programs}
+  per_call = {name: [] for name in programs}
   for repeat in range(_REPEATS.value):
     for name, program in programs.items():  # models take turns within a repeat
-      seconds = mb.step_time(program, results[name]['steps'], min_seconds=_MIN_SECONDS.value)
+      steps = results[name]['steps']
+      if name in shorts:
+        seconds, with_setup = mb.marginal_step_time(program, steps, shorts[name], steps // 5,
+                                                    min_seconds=_MIN_SECONDS.value)
+      else:
+        seconds = with_setup = mb.call_time(program, min_seconds=_MIN_SECONDS.value) / steps
       samples[name].append(seconds)
-      print_fn(f'  repeat {repeat}: {name} N={num_rows}: {seconds * 1e3:.2f} ms/step '
-               f'(batch {results[name]["batch"]})')
+      per_call[name].append(with_setup)
+      print_fn(f'  repeat {repeat}: {name} N={num_rows}: {seconds * 1e3:.2f} ms/step, '
+               f'{with_setup * 1e3:.2f} with setup (batch {results[name]["batch"]})')
   for name, values in samples.items():
     results[name]['step_time_s'] = bench_stats.spread(values)
+    results[name]['call_time_per_step_s'] = bench_stats.spread(per_call[name])
     results[name]['step_time_per_example_s'] = bench_stats.spread(
         [v / results[name]['batch'] for v in values])
   return results
@@ -139,11 +166,14 @@ def _ratios(by_size: dict) -> dict:
 
 def main(argv):
   del argv
-  by_size = {}
+  by_size, recall = {}, {}
   for size in map(int, _SIZES.value):
     print(f'N = {size:,}', flush=True)
     by_size[str(size)] = _measure_size(size, _MODELS.value,
                                        lambda s: print(s, flush=True))
+    if 'sam_lsh' in _MODELS.value:
+      recall[str(size)] = mb.lsh_recall(size)
+      print(f'  sam_lsh N={size}: {recall[str(size)]}', flush=True)
   report = {
       'setup': {'controller': 100, 'word_size': 32, 'heads': 4, 'k': 4,
                 'batch': _BATCH.value, 'time_steps': _TIME_STEPS.value,
@@ -151,6 +181,7 @@ def main(argv):
                 'budget_gib': _BUDGET_GIB.value, 'backend': jax.default_backend(),
                 'machine': platform.processor() or platform.machine()},
       **_ratios(by_size),
+      'lsh_recall': recall,
       'by_size': by_size,
   }
   bench_stats.print_and_write(report, _OUT.value)

@@ -59,3 +59,28 @@ def test_full_buckets_drop_their_oldest_entry():
 def test_lsh_rejects_bad_sizes(field):
   with pytest.raises(ValueError, match=field):
     index_lib.lsh(num_rows=16, word_size=4, **{field: 0})
+
+
+def test_lsh_query_is_the_top_k_distinct_rows_of_its_buckets():
+  num_rows, num_tables = 64, 4
+  memory = jax.random.normal(jax.random.PRNGKey(0), (num_rows, 8))
+  index = index_lib.lsh(num_rows=num_rows, word_size=8, num_tables=num_tables, bits=2,
+                        bucket_size=64)
+  # Every row written twice, and again in a batch with repeats: each bucket keeps one copy.
+  state = _filled(index, memory)
+  state = jax.jit(index.insert)(state, memory, jnp.concatenate([jnp.arange(num_rows)] * 2))
+  table = np.asarray(state.table)
+  for entries in table.reshape(-1, table.shape[-1]):
+    kept = entries[entries >= 0]
+    assert len(kept) == len(set(kept.tolist()))
+  keys = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
+  rows = np.asarray(jax.jit(index.query, static_argnums=3)(state, memory, keys, 6))
+  similarity = np.asarray(addressing.cosine_similarity(memory, keys))
+  key_codes = np.asarray(jnp.sum((jnp.einsum(
+      'lbw,hw->lhb', jax.random.normal(jax.random.PRNGKey(0), (num_tables, 2, 8)), keys) > 0)
+      * jnp.array([1, 2]), -1))                                   # the index's own hashing
+  for h in range(5):
+    candidates = {int(r) for t in range(num_tables) for r in table[t, key_codes[t, h]] if r >= 0}
+    expected = sorted(candidates, key=lambda r: -similarity[h, r])[:6]
+    assert len(set(rows[h].tolist())) == 6
+    assert set(rows[h].tolist()) == set(expected)
