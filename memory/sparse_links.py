@@ -14,8 +14,10 @@ update to every entry the two stores hold that it changes,
 
 by recomputing only the touched rows: pred rows of S and of the rows that list a row of
 S as a successor, succ rows of S, of p's support and of the rows that list a row of S as
-a predecessor; each keeps its ``K_L`` largest entries. That is O(|S|·K_L) rows of K_L
-entries per step, independent of N. Where a row's cap dropped an entry the other store
+a predecessor. Only the rows that gain entries (pred rows of S, succ rows of p's
+support) merge old and new entries and keep their ``K_L`` largest; the others only
+rescale the entries they hold. That is O(|S|·K_L) rows of K_L entries per step,
+independent of N. Where a row's cap dropped an entry the other store
 still holds, the two stores can differ slightly: the approximation of the paper's
 sparse links (with ``K_L ≥`` the entries a row ever gets, both equal the dense L).
 
@@ -120,9 +122,43 @@ def merge_top_k(rows: jax.Array, vals: jax.Array, k: int) -> tuple[jax.Array, ja
   return merge(rows, vals)
 
 
-def _write_rows(store, touched, old, new):
-  """``store`` with rows ``touched`` (repeats allowed, each with the same ``new``) set to
-  ``new``, written as a scatter-add of ``new − old`` at each row's first occurrence.
+def merge_into(old_rows: jax.Array, old_vals: jax.Array, new_rows: jax.Array,
+               new_vals: jax.Array, new_valid: jax.Array,
+               k: int) -> tuple[jax.Array, jax.Array]:
+  """``merge_top_k`` of a store row's entries and new entries, each set free of repeats.
+
+  Args:
+    old_rows, old_vals: ``[..., A]`` a store row's entries (distinct rows, but for empty
+      slots: value 0).
+    new_rows, new_vals: ``[..., C]`` new entries, distinct where ``new_valid``.
+    new_valid: ``[..., C]`` bool; an invalid entry takes part with its value but matches
+      nothing (padding).
+    k: how many to keep.
+
+  Returns:
+    ``(rows [..., k], vals [..., k])``, largest first: each new entry's value plus that of
+    the old entry of its row, and the old entries no new one matched. Comparing A × C
+    pairs instead of (A + C)² (the link update's largest cost: 57² pairs per touched row).
+  """
+  match = (old_rows[..., :, None] == new_rows[..., None, :]) & new_valid[..., None, :]
+  new_sums = new_vals + jnp.sum(jnp.where(match, old_vals[..., :, None], 0.0), axis=-2)
+  unmatched = ~jnp.any(match, axis=-1)
+  rows = jnp.concatenate([old_rows, new_rows], -1)
+  vals = jnp.concatenate([jnp.where(unmatched, old_vals, 0.0), new_sums], -1)
+  usable = jnp.concatenate([unmatched, jnp.ones_like(new_valid)], -1)
+  if k > rows.shape[-1]:
+    pad = [(0, 0)] * (rows.ndim - 1) + [(0, k - rows.shape[-1])]
+    rows, vals, usable = jnp.pad(rows, pad), jnp.pad(vals, pad), jnp.pad(usable, pad)
+  _, picked = jax.lax.top_k(jnp.where(usable, jax.lax.stop_gradient(vals), -1.0), k)
+  keep = jnp.take_along_axis(usable, picked, -1)
+  return (jnp.where(keep, jnp.take_along_axis(rows, picked, -1), 0),
+          jnp.where(keep, jnp.take_along_axis(vals, picked, -1), 0.0))
+
+
+def _write_rows(stores, touched, old, new):
+  """``stores`` (a tuple of [N, K_L] arrays) with rows ``touched`` (repeats allowed; the
+  first occurrence's ``new`` wins) set to ``new``, written as a scatter-add of
+  ``new − old`` at each row's first occurrence.
 
   Not ``.at[].set``: its forward-mode derivative for indices that may repeat scatters
   row ids over a whole [N, K_L] array per step (O(N) work and copies in the compiled
@@ -130,7 +166,8 @@ def _write_rows(store, touched, old, new):
   """
   same = touched[:, None] == touched[None, :]
   first = ~jnp.any(same & jnp.tril(jnp.ones(same.shape, bool), -1), axis=1)
-  return store.at[touched].add(jnp.where(first[:, None], new - old, 0.0))
+  return tuple(store.at[touched].add(jnp.where(first[:, None], n - o, jnp.zeros_like(n)))
+               for store, o, n in zip(stores, old, new))
 
 
 def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
@@ -151,39 +188,52 @@ def update(links: SparseLinks, written: jax.Array, weights: jax.Array,
   written_once = jnp.where(once, distinct, 0)      # unused slots: row 0, weight 0
   weights_once = jnp.where(once, summed, 0.0)
 
-  # Every gather of a store feeds that store's one scatter (through the merge): XLA then
-  # updates the [N, K_L] stores in place, where a read the scatter did not depend on made
-  # it copy them on every step.
+  # Only rows that gain entries are merged (a top-k of their old and new entries): pred
+  # rows of written rows (new predecessors w_i p_j) and succ rows of the precedence's rows
+  # (new successors). Every other touched row holds an entry whose weight decays, keeps
+  # its entries and is rescaled in place; it comes after the merged rows in ``touched``,
+  # so that where a row is both, ``_write_rows`` keeps the merged version.
+  # Every gather of a store feeds that store's scatter: XLA then updates the [N, K_L]
+  # stores in place, where a read the scatter did not depend on made it copy them on
+  # every step.
+  num_written = written_once.shape[0]
   succ_first = (links.succ_rows[written_once], links.succ_vals[written_once])   # [J, K_L]
 
-  # pred rows: the written rows and the rows that list a written row as predecessor.
+  # pred rows: the written rows (merged) and the rows that list a written row as
+  # predecessor (rescaled).
   touched = jnp.concatenate([written_once, succ_first[0].reshape(-1)])
   old_rows, old_vals = links.pred_rows[touched], links.pred_vals[touched]   # [R, K_L]
-  pred_of_written = old_rows[:written_once.shape[0]]
+  pred_of_written = old_rows[:num_written]
   w_row = weight_of(touched)                                                # [R]
   decayed = old_vals * (1.0 - w_row[:, None] - weight_of(old_rows))
-  new_rows = jnp.broadcast_to(links.prec_rows, old_rows.shape)
-  new_vals = w_row[:, None] * jnp.where(new_rows == touched[:, None], 0.0, links.prec_vals)
-  rows, vals = merge_top_k(jnp.concatenate([old_rows, new_rows], -1),
-                           jnp.concatenate([decayed, new_vals], -1), k_l)
-  pred_rows = links.pred_rows.at[touched].set(rows)
-  pred_vals = _write_rows(links.pred_vals, touched, old_vals, vals)
+  new_rows = jnp.broadcast_to(links.prec_rows, pred_of_written.shape)
+  new_vals = w_row[:num_written, None] * jnp.where(
+      new_rows == written_once[:, None], 0.0, links.prec_vals)
+  rows, vals = merge_into(pred_of_written, decayed[:num_written], new_rows, new_vals,
+                          jnp.broadcast_to(links.prec_vals > 0, new_rows.shape), k_l)
+  pred_rows, pred_vals = _write_rows(
+      (links.pred_rows, links.pred_vals), touched, (old_rows, old_vals),
+      (jnp.concatenate([rows, old_rows[num_written:]]),
+       jnp.concatenate([vals, decayed[num_written:]])))
 
-  # succ rows: the written rows, the precedence's rows and the rows that list a written
-  # row as successor.
-  rest = jnp.concatenate([links.prec_rows, pred_of_written.reshape(-1)])
-  touched = jnp.concatenate([written_once, rest])
-  old_rows = jnp.concatenate([succ_first[0], links.succ_rows[rest]])
-  old_vals = jnp.concatenate([succ_first[1], links.succ_vals[rest]])
+  # succ rows: the precedence's rows (merged), the written rows and the rows that list a
+  # written row as successor (rescaled).
+  touched = jnp.concatenate([links.prec_rows, written_once, pred_of_written.reshape(-1)])
+  old_rows = jnp.concatenate([links.succ_rows[links.prec_rows], succ_first[0],
+                              links.succ_rows[pred_of_written.reshape(-1)]])
+  old_vals = jnp.concatenate([links.succ_vals[links.prec_rows], succ_first[1],
+                              links.succ_vals[pred_of_written.reshape(-1)]])
   w_col = weight_of(touched)
   decayed = old_vals * (1.0 - w_col[:, None] - weight_of(old_rows))
-  p_col = lookup(*unique_sum(links.prec_rows, links.prec_vals), touched)   # [R]
-  new_rows = jnp.broadcast_to(written_once, (touched.shape[0],) + written_once.shape)
-  new_vals = p_col[:, None] * jnp.where(new_rows == touched[:, None], 0.0, weights_once)
-  rows, vals = merge_top_k(jnp.concatenate([old_rows, new_rows], -1),
-                           jnp.concatenate([decayed, new_vals], -1), k_l)
-  succ_rows = links.succ_rows.at[touched].set(rows)
-  succ_vals = _write_rows(links.succ_vals, touched, old_vals, vals)
+  p_col = lookup(*unique_sum(links.prec_rows, links.prec_vals), links.prec_rows)   # [K_L]
+  new_rows = jnp.broadcast_to(written_once, (k_l, num_written))
+  new_vals = p_col[:, None] * jnp.where(
+      new_rows == links.prec_rows[:, None], 0.0, weights_once)
+  rows, vals = merge_into(old_rows[:k_l], decayed[:k_l], new_rows, new_vals,
+                          jnp.broadcast_to(once, new_rows.shape), k_l)
+  succ_rows, succ_vals = _write_rows(
+      (links.succ_rows, links.succ_vals), touched, (old_rows, old_vals),
+      (jnp.concatenate([rows, old_rows[k_l:]]), jnp.concatenate([vals, decayed[k_l:]])))
 
   prec_rows, prec_vals = merge_top_k(
       jnp.concatenate([links.prec_rows, written_once]),
