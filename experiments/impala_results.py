@@ -110,10 +110,8 @@ read_metrics = results_store.read_metrics  # reads .jsonl and .jsonl.gz alike
 
 
 def run_name(game: str, variants: str, seed: int) -> str:
-  """``pong``, ``pong-replay-adam``, ``pong-replay-adam-seed1``: seed 0's names have no
-  seed (they predate seeds)."""
-  seed_suffix = f'seed{seed}' if seed else ''
-  return '-'.join(filter(None, [game, variants.replace(',', '-'), seed_suffix]))
+  """``pong-seed0`` (the paper's settings), ``pong-replay-adam-seed1``."""
+  return '-'.join(filter(None, [game, variants.replace(',', '-'), f'seed{seed}']))
 
 
 

@@ -151,8 +151,8 @@ def test_plot_run_draws_the_committed_metrics(tmp_path):
   assert [pathlib.Path(p).name for p in paths] == ['episode_return.png', 'env_fps.png']
   assert all(pathlib.Path(p).parent == run_dir for p in paths)
 
-def test_run_name_keeps_seed_zero_names():
-  assert results.run_name('pong', '', 0) == 'pong'
+def test_run_name_holds_the_game_variants_and_seed():
+  assert results.run_name('pong', '', 0) == 'pong-seed0'
   assert results.run_name('pong', 'replay,adam', 2) == 'pong-replay-adam-seed2'
 
 
