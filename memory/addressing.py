@@ -24,13 +24,23 @@ def oneplus(x: jax.Array) -> jax.Array:
   return 1.0 + jax.nn.softplus(x)
 
 
-def cosine_similarity(memory: jax.Array, keys: jax.Array) -> jax.Array:
-  """``cos(keys[h], memory[i])`` as ``[H, N]`` for ``memory [N, W]`` and ``keys [H, W]``.
+def row_norms(memory: jax.Array) -> jax.Array:
+  """What ``cosine_similarity`` divides by for each row: ``[..., N]``."""
+  return _norm(memory)
+
+
+def cosine_similarity(memory: jax.Array, keys: jax.Array,
+                      memory_norms: jax.Array | None = None) -> jax.Array:
+  """``cos(keys[h], memory[i])`` as ``[H, N]`` for ``memory [N, W]`` and ``keys [H, W]``;
+  ``memory_norms`` (``row_norms(memory)``), where the caller keeps them, saves a pass over
+  the memory.
 
   A zero row (a fresh memory) has similarity 0 to every key.
   """
   dots = keys @ memory.T
-  norms = _norm(keys)[:, None] * _norm(memory)[None, :]
+  if memory_norms is None:
+    memory_norms = _norm(memory)
+  norms = _norm(keys)[:, None] * memory_norms[None, :]
   return dots / (norms + _EPS)
 
 
@@ -45,13 +55,16 @@ class SparseWeights(NamedTuple):
   weights: jax.Array  # [H, K]
 
 
-def exact_top_k(memory: jax.Array, keys: jax.Array, k: int) -> jax.Array:
-  """The ``[H, K]`` rows most cosine-similar to each key: one matmul and ``top_k_rows``.
+def exact_top_k(memory: jax.Array, keys: jax.Array, k: int,
+                memory_norms: jax.Array | None = None) -> jax.Array:
+  """The ``[H, K]`` rows most cosine-similar to each key: one matmul and ``top_k_rows``
+  (``memory_norms`` as ``cosine_similarity``'s).
 
   The selection is a discrete choice and carries no gradient, so the memory is read under
   ``stop_gradient`` here and the N×W matrix is never kept for the backward pass.
   """
-  similarity = cosine_similarity(jax.lax.stop_gradient(memory), jax.lax.stop_gradient(keys))
+  similarity = cosine_similarity(jax.lax.stop_gradient(memory), jax.lax.stop_gradient(keys),
+                                 memory_norms)
   return top_k_rows(similarity, k)
 
 

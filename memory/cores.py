@@ -47,7 +47,7 @@ def make_core(name: str, *, controller_size: int, num_rows: int = 128, word_size
     if index not in INDEXES:
       raise ValueError(f'unknown index {index!r}; expected one of: {", ".join(INDEXES)}')
     finder = (index_lib.lsh(num_rows=num_rows, word_size=word_size) if index == 'lsh'
-              else index_lib.exact())
+              else index_lib.exact(num_rows))
     if name == 'sam':
       access = sam.sam_access(**sizes, k=k, index=finder)
     else:

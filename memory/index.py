@@ -36,10 +36,25 @@ class Index(NamedTuple):
   query: Callable[[Any, jax.Array, jax.Array, int], jax.Array]
 
 
-def exact() -> Index:
-  """Exact top-K by cosine similarity over every row."""
-  return Index(init=lambda: (), insert=lambda state, memory, rows: state,
-               query=lambda state, memory, keys, k: addressing.exact_top_k(memory, keys, k))
+def exact(num_rows: int | None = None) -> Index:
+  """Exact top-K by cosine similarity over every row.
+
+  With ``num_rows``, the state keeps every row's norm (``[N]``, zero for a fresh memory)
+  and ``insert`` refreshes those of the rows written, so a query reads the memory once
+  (the dot products) instead of twice; ``insert`` must then see every row that changed.
+  """
+  if num_rows is None:
+    return Index(init=lambda: (), insert=lambda state, memory, rows: state,
+                 query=lambda state, memory, keys, k: addressing.exact_top_k(memory, keys, k))
+
+  def insert(norms, memory, rows):
+    return norms.at[rows].set(addressing.row_norms(jax.lax.stop_gradient(memory[rows])))
+
+  def query(norms, memory, keys, k):
+    return addressing.exact_top_k(memory, keys, k, memory_norms=norms)
+
+  return Index(init=lambda: addressing.row_norms(jnp.zeros((num_rows, 1))), insert=insert,
+               query=query)
 
 
 class LSHState(NamedTuple):

@@ -84,3 +84,17 @@ def test_lsh_query_is_the_top_k_distinct_rows_of_its_buckets():
     expected = sorted(candidates, key=lambda r: -similarity[h, r])[:6]
     assert len(set(rows[h].tolist())) == 6
     assert set(rows[h].tolist()) == set(expected)
+
+
+def test_exact_index_with_kept_norms_equals_the_stateless_one():
+  cached, stateless = index_lib.exact(num_rows=64), index_lib.exact()
+  memory, norms = jnp.zeros((64, 8)), cached.init()
+  insert = jax.jit(cached.insert)
+  for step in range(5):
+    rows = jax.random.randint(jax.random.PRNGKey(step), (6,), 0, 64)
+    memory = memory.at[rows].set(jax.random.normal(jax.random.PRNGKey(10 + step), (6, 8)))
+    norms = insert(norms, memory, rows)
+    np.testing.assert_allclose(norms, addressing.row_norms(memory), rtol=1e-6)
+    keys = jax.random.normal(jax.random.PRNGKey(20 + step), (3, 8))
+    np.testing.assert_array_equal(cached.query(norms, memory, keys, 4),
+                                  stateless.query((), memory, keys, 4))
