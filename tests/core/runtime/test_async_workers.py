@@ -88,9 +88,12 @@ def test_process_workers_updates_interleave():
   assert set(np.unique(writers)) <= {0, 1, 2, 3}
   collisions = int(np.isin(writers, (0, 3)).sum())
   assert collisions < num_updates // 2, writers
-  assert (writers == 1).sum() > num_updates // 5 and (writers == 2).sum() > num_updates // 5
+  # Both workers apply updates, in alternation rather than one after the other. Not an
+  # equal share: on a loaded machine the OS may starve one process for a while (seen:
+  # 33 of 400 updates while two training runs shared the 2 cores).
+  assert (writers == 1).sum() > num_updates // 20 and (writers == 2).sum() > num_updates // 20
   switches = np.count_nonzero(np.diff(writers))
-  assert switches > num_updates // 10, f'updates barely interleave: {writers}'
+  assert switches > num_updates // 20, f'updates barely interleave: {writers}'
   # That they also run on two cores at once, not in turns on one, is what the speed-up
   # of scripts/bench_a3c.py measures (the suite runs tests side by side, so CPU time
   # here would depend on the neighbours).
