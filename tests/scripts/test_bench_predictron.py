@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow  # ~20 s of compiling; the default suite is near its 10-minute budget
 def test_writes_every_figure_with_its_spread(tmp_path):
   out = tmp_path / 'predictron.json'
   proc = subprocess.run(
