@@ -279,7 +279,7 @@ def render_readme(rows: Sequence[Row]) -> str:
       "arXiv 1802.01561 Table C.1, after 200M frames, for the run's net.",
       '',
       'Older runs, whose raw metrics were not kept, are in NOTES.md as historical numbers '
-      '(not recomputable, pending rerun).',
+      '(not recomputable); the settings the README cites were rerun and are in the table below.',
       '',
       render_table(rows),
   ]
