@@ -334,14 +334,12 @@ def render_readme(rows: Sequence[Row]) -> str:
 
 
 def summary_records(rows: Sequence[Row]) -> list[dict[str, Any]]:
-  return [{'run': r.name, **r.info._asdict(),
-           **{k: list(v) if isinstance(v, tuple) else v
-              for k, v in r.summary._asdict().items()}} for r in rows]
+  return [{'run': r.name, **r.info._asdict(), **r.summary._asdict()} for r in rows]
 
 
 def render_outputs(results_dir: str | os.PathLike) -> results_store.Outputs:
-  rows = [summarise(run) for run in load_runs(results_dir)]
-  return results_store.render(rows, render_readme, summary_records)
+  return results_store.render_folder(results_dir, load_runs, summarise, render_readme,
+                                     summary_records)
 
 
 def regenerate(results_dir: str | os.PathLike) -> str:

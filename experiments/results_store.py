@@ -110,6 +110,14 @@ def render(rows: Sequence[Any], render_readme, summary_records) -> Outputs:
                  json.dumps(summary_records(rows), indent=2, allow_nan=False) + '\n')
 
 
+def render_folder(results_dir: str | os.PathLike, load_runs, summarise, render_readme,
+                  summary_records) -> Outputs:
+  """README.md and summary.json of ``results_dir``'s committed runs (a results module's
+  ``load_runs`` and ``summarise``, then ``render``); writes nothing."""
+  return render([summarise(run) for run in load_runs(results_dir)], render_readme,
+                summary_records)
+
+
 def regenerate(results_dir: str | os.PathLike, render_outputs) -> str:
   """Rewrites ``results_dir``'s README.md and summary.json with
   ``render_outputs(results_dir)`` (from its committed runs alone); returns the README."""

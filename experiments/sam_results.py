@@ -207,8 +207,8 @@ def summary_records(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 def render_outputs(results_dir: str | os.PathLike) -> results_store.Outputs:
-  rows = [summarise(run) for run in load_runs(results_dir)]
-  return results_store.render(rows, render_readme, summary_records)
+  return results_store.render_folder(results_dir, load_runs, summarise, render_readme,
+                                     summary_records)
 
 
 def regenerate(results_dir: str | os.PathLike) -> str:

@@ -16,6 +16,7 @@ at least --min_seconds after a compiled warm-up call.
   python scripts/bench_predictron.py --setups=maze:8:32 --repeats=3 --out=/tmp/p.json
 """
 
+import itertools
 import platform
 import time
 
@@ -70,9 +71,10 @@ def _trainer(domain: str, size: int, batch: int, model: str):
 
 
 def _generator(size: int):
-  sample = jax.jit(lambda key: mazes.sample(key, _MAZE_BATCH.value, size))
-  keys = iter(jax.random.split(jax.random.PRNGKey(0), 1_000_000))
-  call = lambda: jax.block_until_ready(sample(next(keys)))
+  sample = jax.jit(lambda i: mazes.sample(jax.random.fold_in(jax.random.PRNGKey(0), i),
+                                          _MAZE_BATCH.value, size))
+  counter = itertools.count()
+  call = lambda: jax.block_until_ready(sample(next(counter)))
   call()  # compile
   return call
 
