@@ -18,6 +18,10 @@ Variants (``--config=configs/a3c.py:VARIANTS``, comma-separated, applied in orde
                         Gaussian policy (linear mean, softplus variance), entropy 1e-4;
                         lr 1e-3, t_max 20, rewards x 0.1 in the loss (tuned on
                         InvertedPendulum: results/a3c/tuning/).
+    epsilon=<x>     the Q-learners: every worker's final ε is x instead of the paper's
+                    draw from {0.1, 0.01, 0.5}. For comparing worker counts by the return of
+                    the ε-greedy training episodes: with the draw, one worker that draws 0.5
+                    plays training episodes that stay short whatever its greedy policy.
   Runtime:
     threads         worker threads instead of processes (see core/runtime/async_workers.py).
     deterministic   workers apply their gradients in rounds, in a fixed order: two runs
@@ -176,6 +180,25 @@ def _mujoco(task):
   return apply
 
 
+def _final_epsilon(value: str):
+  def apply(config):
+    if config.agent.name != 'q_learning':
+      raise ValueError(f"configs/a3c.py variant 'epsilon={value}': only the Q-learners "
+                       f"(q1, sarsa1, qn) have an ε; put it after one of them")
+    try:
+      epsilon = float(value)
+    except ValueError:
+      raise ValueError(f"configs/a3c.py variant 'epsilon={value}': expected a number in "
+                       f"[0, 1]") from None
+    if not 0.0 <= epsilon <= 1.0:
+      raise ValueError(f"configs/a3c.py variant 'epsilon={value}': expected a number in "
+                       f"[0, 1]")
+    config.agent.epsilon_finals = (epsilon,)
+    config.agent.epsilon_probs = (1.0,)
+    return config
+  return apply
+
+
 def _threads(config):
   config.runtime.backend = 'thread'
   return config
@@ -212,4 +235,5 @@ VARIANTS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The base config with the comma-separated variants in ``arg`` applied in order."""
   return variants.apply(_base(), arg, VARIANTS, default='a3c,cartpole',
-                        source='configs/a3c.py', parameterised={'game': _game, 'mujoco': _mujoco})
+                        source='configs/a3c.py', parameterised={'game': _game, 'mujoco': _mujoco,
+                                                       'epsilon': _final_epsilon})

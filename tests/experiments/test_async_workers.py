@@ -70,3 +70,18 @@ def test_deterministic_runs_repeat_exactly(tmp_path):
       states.append(ckpt.restore(template))
   jax.tree.map(np.testing.assert_array_equal, states[0].params, states[1].params)
   assert int(states[0].update) == int(states[1].update) > 0
+
+
+def test_epsilon_variant_fixes_every_workers_final_epsilon():
+  config = configs.get_config('sarsa1,epsilon=0.1,smoke')
+  experiment.validate(config)
+  assert tuple(config.agent.epsilon_finals) == (0.1,)
+  assert tuple(config.agent.epsilon_probs) == (1.0,)
+
+
+@pytest.mark.parametrize('variants, message', [('a3c,epsilon=0.1', 'only the Q-learners'),
+                                               ('q1,epsilon=high', 'a number in'),
+                                               ('q1,epsilon=1.5', 'a number in')])
+def test_epsilon_variant_rejects_bad_input(variants, message):
+  with pytest.raises(ValueError, match=message):
+    configs.get_config(variants)
