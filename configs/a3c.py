@@ -22,6 +22,9 @@ Variants (``--config=configs/a3c.py:VARIANTS``, comma-separated, applied in orde
                     draw from {0.1, 0.01, 0.5}. For comparing worker counts by the return of
                     the ε-greedy training episodes: with the draw, one worker that draws 0.5
                     plays training episodes that stay short whatever its greedy policy.
+    lr=<x>          the initial learning rate (annealed linearly to 0 as always), e.g.
+                    sarsa1,lr=3e-4 (tried on CartPole, results/a3c/tuning/README.md:
+                    no more seeds solve it than with the default 1e-3).
   Runtime:
     threads         worker threads instead of processes (see core/runtime/async_workers.py).
     deterministic   workers apply their gradients in rounds, in a fixed order: two runs
@@ -199,6 +202,20 @@ def _final_epsilon(value: str):
   return apply
 
 
+def _learning_rate(value: str):
+  def apply(config):
+    try:
+      learning_rate = float(value)
+    except ValueError:
+      learning_rate = None
+    if learning_rate is None or not learning_rate > 0.0:
+      raise ValueError(f"configs/a3c.py variant 'lr={value}': expected a positive number, "
+                       f"e.g. lr=3e-4")
+    config.optimizer.learning_rate = learning_rate
+    return config
+  return apply
+
+
 def _threads(config):
   config.runtime.backend = 'thread'
   return config
@@ -236,4 +253,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The base config with the comma-separated variants in ``arg`` applied in order."""
   return variants.apply(_base(), arg, VARIANTS, default='a3c,cartpole',
                         source='configs/a3c.py', parameterised={'game': _game, 'mujoco': _mujoco,
-                                                       'epsilon': _final_epsilon})
+                                                       'epsilon': _final_epsilon,
+                                                       'lr': _learning_rate})

@@ -85,3 +85,16 @@ def test_epsilon_variant_fixes_every_workers_final_epsilon():
 def test_epsilon_variant_rejects_bad_input(variants, message):
   with pytest.raises(ValueError, match=message):
     configs.get_config(variants)
+
+
+def test_lr_variant_sets_the_initial_learning_rate():
+  config = configs.get_config('sarsa1,lr=3e-4,smoke')
+  experiment.validate(config)
+  assert config.optimizer.learning_rate == pytest.approx(3e-4)
+  assert config.optimizer.schedule == 'linear'  # still annealed to 0
+
+
+@pytest.mark.parametrize('value', ['fast', '0', '-1e-3'])
+def test_lr_variant_rejects_bad_input(value):
+  with pytest.raises(ValueError, match=f"'lr={value}': expected a positive number"):
+    configs.get_config(f'sarsa1,lr={value}')
