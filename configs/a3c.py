@@ -183,19 +183,23 @@ def _mujoco(task):
   return apply
 
 
+def _number(variant: str, value: str, is_valid, expected: str) -> float:
+  """``value`` as a float, or a ValueError naming the variant and what it expects."""
+  try:
+    number = float(value)
+  except ValueError:
+    number = None
+  if number is None or not is_valid(number):  # NaN fails every check
+    raise ValueError(f"configs/a3c.py variant '{variant}={value}': expected {expected}")
+  return number
+
+
 def _final_epsilon(value: str):
   def apply(config):
     if config.agent.name != 'q_learning':
       raise ValueError(f"configs/a3c.py variant 'epsilon={value}': only the Q-learners "
                        f"(q1, sarsa1, qn) have an ε; put it after one of them")
-    try:
-      epsilon = float(value)
-    except ValueError:
-      raise ValueError(f"configs/a3c.py variant 'epsilon={value}': expected a number in "
-                       f"[0, 1]") from None
-    if not 0.0 <= epsilon <= 1.0:
-      raise ValueError(f"configs/a3c.py variant 'epsilon={value}': expected a number in "
-                       f"[0, 1]")
+    epsilon = _number('epsilon', value, lambda x: 0.0 <= x <= 1.0, 'a number in [0, 1]')
     config.agent.epsilon_finals = (epsilon,)
     config.agent.epsilon_probs = (1.0,)
     return config
@@ -204,14 +208,8 @@ def _final_epsilon(value: str):
 
 def _learning_rate(value: str):
   def apply(config):
-    try:
-      learning_rate = float(value)
-    except ValueError:
-      learning_rate = None
-    if learning_rate is None or not learning_rate > 0.0:
-      raise ValueError(f"configs/a3c.py variant 'lr={value}': expected a positive number, "
-                       f"e.g. lr=3e-4")
-    config.optimizer.learning_rate = learning_rate
+    config.optimizer.learning_rate = _number('lr', value, lambda x: x > 0.0,
+                                             'a positive number, e.g. lr=3e-4')
     return config
   return apply
 
@@ -252,6 +250,6 @@ VARIANTS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The base config with the comma-separated variants in ``arg`` applied in order."""
   return variants.apply(_base(), arg, VARIANTS, default='a3c,cartpole',
-                        source='configs/a3c.py', parameterised={'game': _game, 'mujoco': _mujoco,
-                                                       'epsilon': _final_epsilon,
-                                                       'lr': _learning_rate})
+                        source='configs/a3c.py',
+                        parameterised={'game': _game, 'mujoco': _mujoco,
+                                       'epsilon': _final_epsilon, 'lr': _learning_rate})
