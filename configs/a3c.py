@@ -184,14 +184,7 @@ def _mujoco(task):
 
 
 def _number(variant: str, value: str, is_valid, expected: str) -> float:
-  """``value`` as a float, or a ValueError naming the variant and what it expects."""
-  try:
-    number = float(value)
-  except ValueError:
-    number = None
-  if number is None or not is_valid(number):  # NaN fails every check
-    raise ValueError(f"configs/a3c.py variant '{variant}={value}': expected {expected}")
-  return number
+  return variants.number('configs/a3c.py', variant, value, is_valid, expected)
 
 
 def _final_epsilon(value: str):

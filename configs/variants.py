@@ -32,3 +32,16 @@ def apply(config: ml_collections.ConfigDict, arg: str | None, variants: Mapping[
       expected = ', '.join(list(variants) + [f'{k}=<value>' for k in parameterised])
       raise ValueError(f'{source}: unknown variant {name!r}; expected one of: {expected}')
   return config
+
+
+def number(source: str, variant: str, value: str, is_valid: Callable[[float], bool],
+           expected: str) -> float:
+  """A ``variant=value`` entry's value as a float, or a ValueError naming the config file,
+  the entry and what it expects (NaN fails every ``is_valid``)."""
+  try:
+    parsed = float(value)
+  except ValueError:
+    parsed = None
+  if parsed is None or not is_valid(parsed):
+    raise ValueError(f"{source} variant '{variant}={value}': expected {expected}")
+  return parsed
