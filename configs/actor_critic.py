@@ -51,6 +51,9 @@ def agent_config() -> ml_collections.ConfigDict:
   config.agent.reward_clip = 0.0  # 0: no clipping
   # Rewards are multiplied by this (then clipped) in the loss; returns are reported unscaled.
   config.agent.reward_scale = 1.0
+  # How the agent picks actions: 'sample' from its policy (training, and the score by
+  # default) or its policy's 'mode' (argmax / Gaussian mean: the greedy score).
+  config.agent.act = 'sample'
   return config.agent
 
 

@@ -7,8 +7,10 @@ from what is committed under ``results/a3c/runs/<run-name>/``:
   run.json           env, algorithm, variants, workers, seed, frame budget, target (or null),
                      reference (or null), ``train_start_unix`` (the unix time just before
                      training started), whether the run was ``resumed``, the machine's
-                     ``cpus`` and ``final_eval``: {mean, std, n}, the final policy over n
-                     fresh episodes (greedy for the Q-learners), from the last log record.
+                     ``cpus``, ``final_eval``: {mean, std, n}, the final policy over n
+                     fresh episodes (greedy for the Q-learners, sampled for A3C), from the
+                     last log record, and ``greedy_eval`` (A3C runs since it was added):
+                     the same for the policy's mode (argmax action).
 
 ``scripts/reproduce_a3c.py`` trains, stores a run with ``store_run`` and calls
 ``regenerate``; ``python scripts/reproduce_a3c.py --regenerate_only`` rebuilds the tables
@@ -22,6 +24,9 @@ Definitions:
                  episodes are played ε-greedy, so their window stays below the greedy
                  policy's score; hence the separate, lower ``reference``.
   solved         the final policy's mean (``final_eval``) >= the env's target.
+  greedy         the final policy acting by its mode: ``greedy_eval`` for the actor-critic,
+                 ``final_eval`` itself for the Q-learners (``GREEDY_EVALUATED``), which are
+                 evaluated greedily.
   to reference   the frames / wall seconds of the first record whose window mean reached
                  the reference; seconds = that record's ``time`` - ``train_start_unix``, so
                  they include start-up (worker processes, compilation).
@@ -57,6 +62,8 @@ ALGORITHM_LABELS = {
 # none. CartPole: 200, well below its target of 475, which the ε-greedy training episodes of
 # the Q-learners do not reach even when their greedy policy does.
 REFERENCES = {'cartpole': 200.0}
+# Algorithms whose final evaluation already acts greedily (ε = 0).
+GREEDY_EVALUATED = frozenset({'q1', 'sarsa1', 'qn'})
 # arXiv 1602.01783 Table 2: the average training speed-up over seven Atari games with
 # 1/2/4/8/16 actor-learner threads, on 16-core machines.
 PAPER_THREADS = (1, 2, 4, 8, 16)
@@ -95,6 +102,9 @@ class RunInfo(NamedTuple):
   # os.getloadavg()[0] just before training: how busy the machine already was (other jobs
   # slow the workers down, so the wall times of runs made under load do not compare).
   load_before: float | None = None
+  # The final policy acting by its mode (the actor-critic's argmax action), over the same
+  # episodes; None where not measured (the Q-learners' final_eval is greedy already).
+  greedy_eval: results_store.FinalEval | None = None
 
 
 class RunSummary(NamedTuple):
@@ -103,6 +113,8 @@ class RunSummary(NamedTuple):
   final_train_mean: float | None       # window mean at the end
   final_train_episodes: int            # episodes in that window (0: < LAST_EPISODES in all)
   solved: bool | None                  # final policy mean >= target; None: no target/eval
+  greedy_mean: float | None            # the greedy policy's mean (``greedy_of``)
+  solved_greedy: bool | None           # greedy_mean >= target; None: no target/greedy eval
   frames_to_reference: int | None      # first record whose window mean >= reference
   seconds_to_reference: float | None   # its time - train_start_unix; None if not timed
   env_fps: float | None                # mean env frames/s of the newest ENV_FPS_RECORDS
@@ -135,6 +147,8 @@ class SettingSummary(NamedTuple):
   seeds: list[int]
   solved: int | None            # runs solved; None: no target
   evaluated: int                # runs with a final evaluation
+  solved_greedy: int | None     # runs whose greedy policy solved; None: no target
+  greedy_evaluated: int         # runs with a greedy evaluation
   median_final_eval: float | None
   reached: int                  # timed runs that reached the reference
   timed: int                    # runs not resumed
@@ -171,24 +185,27 @@ def run_name(env: str, algorithm: str, workers: int, seed: int, variants: str = 
                                 f'seed{seed}']))
 
 
-def final_eval_from_record(record: Mapping[str, Any],
-                           num_eval_episodes: int) -> results_store.FinalEval | None:
+def final_eval_from_record(record: Mapping[str, Any], num_eval_episodes: int,
+                           prefix: str = 'eval') -> results_store.FinalEval | None:
   """The final evaluation in a run's last log record, or None if it holds none.
 
-  ``eval_return``/``eval_return_std`` are over the episodes that finished; ``eval_completed``
-  is their fraction, so n is that share of ``num_eval_episodes`` (all of them in CartPole).
+  ``<prefix>_return``/``<prefix>_return_std`` are over the episodes that finished;
+  ``<prefix>_completed`` is their fraction, so n is that share of ``num_eval_episodes`` (all
+  of them in CartPole). ``prefix='eval_greedy'`` reads the greedy evaluation.
   """
-  mean, std = record.get('eval_return'), record.get('eval_return_std')
+  mean, std = record.get(f'{prefix}_return'), record.get(f'{prefix}_return_std')
   if not (results_store.is_number(mean) and results_store.is_number(std)):
     return None  # no evaluation, or no episode finished (NaN)
-  completed = record.get('eval_completed', 1.0)
+  completed = record.get(f'{prefix}_completed', 1.0)
   completed = completed if results_store.is_number(completed) else 1.0
   return results_store.FinalEval(float(mean), float(std), round(completed * num_eval_episodes))
 
 
 def info_to_json(info: RunInfo) -> dict[str, Any]:
   out = info._asdict()
-  out['final_eval'] = None if info.final_eval is None else info.final_eval._asdict()
+  for field in ('final_eval', 'greedy_eval'):
+    value = getattr(info, field)
+    out[field] = None if value is None else value._asdict()
   return out
 
 
@@ -200,13 +217,16 @@ def _float_or_none(value) -> float | None:
   return None if value is None else float(value)
 
 
+def _final_eval_or_none(data) -> results_store.FinalEval | None:
+  if data is None:
+    return None
+  return results_store.FinalEval(float(data['mean']), float(data['std']), int(data['n']))
+
+
 def info_from_json(data: Mapping[str, Any],
                    source: str = results_store.RUN_INFO_FILENAME) -> RunInfo:
   results_store.require_fields(data, _REQUIRED, source)
-  final_eval = data.get('final_eval')
-  if final_eval is not None:
-    final_eval = results_store.FinalEval(float(final_eval['mean']), float(final_eval['std']),
-                                         int(final_eval['n']))
+  final_eval = _final_eval_or_none(data.get('final_eval'))
   cpus = data.get('cpus')
   return RunInfo(
       env=str(data['env']), algorithm=str(data['algorithm']), workers=int(data['workers']),
@@ -215,7 +235,8 @@ def info_from_json(data: Mapping[str, Any],
       train_start_unix=_float_or_none(data['train_start_unix']), final_eval=final_eval,
       variants=str(data.get('variants', '')), resumed=bool(data.get('resumed', False)),
       cpus=None if cpus is None else int(cpus),
-      load_before=_float_or_none(data.get('load_before')))
+      load_before=_float_or_none(data.get('load_before')),
+      greedy_eval=_final_eval_or_none(data.get('greedy_eval')))
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
@@ -268,6 +289,14 @@ def resume_reason(records: Sequence[Mapping[str, Any]], *, train_start_unix: flo
   return None
 
 
+def greedy_of(info: RunInfo) -> results_store.FinalEval | None:
+  """The final policy's greedy evaluation: ``greedy_eval``, or ``final_eval`` for the
+  algorithms evaluated greedily anyway; None where neither says."""
+  if info.greedy_eval is not None:
+    return info.greedy_eval
+  return info.final_eval if info.algorithm in GREEDY_EVALUATED else None
+
+
 def summarise_run(records: Sequence[Mapping[str, Any]], info: RunInfo,
                   last_episodes: int = LAST_EPISODES) -> RunSummary:
   """The figures of one run's metrics records and run.json."""
@@ -277,6 +306,10 @@ def summarise_run(records: Sequence[Mapping[str, Any]], info: RunInfo,
   solved = None
   if info.target is not None and info.final_eval is not None:
     solved = info.final_eval.mean >= info.target
+  greedy = greedy_of(info)
+  solved_greedy = None
+  if info.target is not None and greedy is not None:
+    solved_greedy = greedy.mean >= info.target
   resumed = resume_reason(records, train_start_unix=info.train_start_unix,
                           resumed=info.resumed)
   frames_to_reference = seconds_to_reference = None
@@ -293,6 +326,8 @@ def summarise_run(records: Sequence[Mapping[str, Any]], info: RunInfo,
       final_train_mean=final.mean if final else None,
       final_train_episodes=final.episodes if final else 0,
       solved=solved,
+      greedy_mean=None if greedy is None else greedy.mean,
+      solved_greedy=solved_greedy,
       frames_to_reference=frames_to_reference,
       seconds_to_reference=seconds_to_reference,
       env_fps=results_store.recent_mean(records, 'env_fps', ENV_FPS_RECORDS),
@@ -345,6 +380,7 @@ def settings(rows: Sequence[Row]) -> list[SettingSummary]:
   out = []
   for setting, group in _by_setting(rows).items():
     evaluated = [r for r in group if r.info.final_eval is not None]
+    greedy_evaluated = [r for r in group if r.summary.solved_greedy is not None]
     has_target = any(r.info.target is not None for r in group)
     timed_rows = [r for r in group if timed(r)]
     reference = group[0].info.reference
@@ -353,6 +389,9 @@ def settings(rows: Sequence[Row]) -> list[SettingSummary]:
         seeds=[r.info.seed for r in group],
         solved=sum(bool(r.summary.solved) for r in evaluated) if has_target else None,
         evaluated=len(evaluated),
+        solved_greedy=(sum(r.summary.solved_greedy for r in greedy_evaluated)
+                       if has_target else None),
+        greedy_evaluated=len(greedy_evaluated),
         median_final_eval=(statistics.median(r.info.final_eval.mean for r in evaluated)
                            if evaluated else None),
         reached=sum(r.summary.seconds_to_reference is not None for r in timed_rows),
@@ -429,6 +468,7 @@ def _seeds(seeds: Sequence[int]) -> str:
 
 RUN_HEADER = ('run', 'env', 'algorithm', 'workers', 'seed', 'frames trained',
               'final policy: mean ± std (n)', 'solved (final policy ≥ target)',
+              'greedy policy: mean ± std (n)', 'solved (greedy policy ≥ target)',
               f'training mean, last {LAST_EPISODES} episodes (episodes)',
               'frames to reference', 's to reference', 'env frames/s', 'CPUs',
               'load before start')
@@ -444,6 +484,19 @@ def render_run_row(row: Row) -> list[str]:
     solved = f'{NONE} (not evaluated)'
   else:
     solved = f"{'yes' if s.solved else 'no'} (≥ {info.target:g})"
+  greedy = greedy_of(info)
+  if greedy is None:
+    greedy_text = f'{NONE} (not measured)'
+  elif greedy is info.final_eval:
+    greedy_text = 'as final policy'
+  else:
+    greedy_text = f'{greedy.mean:.1f} ± {greedy.std:.1f} (n={greedy.n})'
+  if info.target is None:
+    solved_greedy = f'{NONE} (no target)'
+  elif s.solved_greedy is None:
+    solved_greedy = NONE
+  else:
+    solved_greedy = 'yes' if s.solved_greedy else 'no'
   train = (NONE if s.final_train_mean is None
            else f'{s.final_train_mean:.1f} ({s.final_train_episodes})')
   if info.reference is None:
@@ -456,13 +509,14 @@ def render_run_row(row: Row) -> list[str]:
                else f'{NONE} ({"resumed" if s.resumed else "no start time"})')
   return [f'[{row.name}](runs/{row.name}/)', info.env,
           _algorithm(info.algorithm, info.variants), str(info.workers), str(info.seed),
-          f'{s.frames:,}', evaluation, solved, train, frames, seconds,
+          f'{s.frames:,}', evaluation, solved, greedy_text, solved_greedy, train, frames, seconds,
           _number(s.env_fps, ',.0f'), NONE if info.cpus is None else str(info.cpus),
           _number(info.load_before, '.1f')]
 
 
 SETTING_HEADER = ('env', 'algorithm', 'workers', 'frame budget', 'seeds',
                   'solved (final policy ≥ target)', 'median final policy',
+                  'solved (greedy policy ≥ target)',
                   'reached reference (timed runs)', 'median s to reference')
 
 
@@ -472,13 +526,20 @@ def render_setting_row(summary: SettingSummary) -> list[str]:
     solved = f'{NONE} (no target)'
   else:
     solved = f'{summary.solved}/{summary.evaluated} seeds'
+  if summary.solved_greedy is None:
+    solved_greedy = f'{NONE} (no target)'
+  elif not summary.greedy_evaluated:
+    solved_greedy = f'{NONE} (not measured)'
+  else:
+    solved_greedy = f'{summary.solved_greedy}/{summary.greedy_evaluated} seeds'
   if summary.reference is None:
     reached = seconds = f'{NONE} (no reference)'
   else:
     reached = f'{summary.reached}/{summary.timed} seeds (≥ {summary.reference:g})'
     seconds = _seconds(summary.median_seconds)
   return [s.env, _algorithm(s.algorithm, s.variants), str(s.workers), f'{s.frame_budget:,}',
-          _seeds(summary.seeds), solved, _number(summary.median_final_eval), reached, seconds]
+          _seeds(summary.seeds), solved, _number(summary.median_final_eval), solved_greedy,
+          reached, seconds]
 
 
 SPEEDUP_HEADER = ('env', 'algorithm', 'frame budget', 'workers', 'seeds timed',
@@ -528,9 +589,14 @@ def render_readme(rows: Sequence[Row]) -> str:
       '## What is measured',
       '',
       '- "final policy": the policy at the end of training over n fresh episodes '
-      '(mean ± population std; greedy for the Q-learners), from the last log record. '
-      '"solved": that mean is at or above the env\'s target (CartPole: 475); '
-      f'"{NONE} (no target)" where the env has none.',
+      '(mean ± population std; greedy for the Q-learners, actions sampled from the policy '
+      'for A3C), from the last log record. "solved": that mean is at or above the env\'s '
+      f'target (CartPole: 475); "{NONE} (no target)" where the env has none.',
+      '- "greedy policy": the same final policy acting by its mode (A3C: the most likely '
+      'action, or the Gaussian\'s mean) over the same number of fresh episodes; for the '
+      'Q-learners it is the final policy itself ("as final policy"). A3C runs made before '
+      f'this was measured show "{NONE} (not measured)". It is a second score, shown beside '
+      'the sampled one, not a replacement: "solved" stays the final policy\'s.',
       f'- "training mean": the mean return of the newest ≥ {LAST_EPISODES} training episodes '
       'at the end of training (the episodes in that window in brackets). The Q-learners '
       'play their training episodes ε-greedy, so this stays below their greedy score.',

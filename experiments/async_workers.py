@@ -107,16 +107,25 @@ def make_run(config: ml_collections.ConfigDict,
 
   def finish(state):
     """The final policy over ``num_eval_episodes`` fresh episodes (as it is evaluated:
-    greedy for the Q-learners)."""
+    greedy for the Q-learners, sampled for the actor-critic), and, where acting greedily
+    differs from that (the actor-critic), its greedy policy over the same number:
+    ``eval_greedy_*``."""
     spec, _ = host_play.probe_env(config)
-    agent = host_play.evaluation_agent(config, spec, make_agent)
-    evaluation = host_play.play_host(agent, state.params, config,
-                                     num_episodes=config.num_eval_episodes,
-                                     seed=config.seed + 1)
-    returns = evaluation.episode_returns
-    return {'eval_return': float(np.nanmean(returns)),
-            'eval_return_std': float(np.nanstd(returns)),
-            'eval_completed': float(np.mean(~np.isnan(returns)))}
+    record = {}
+    agents_by_prefix = (('eval', host_play.evaluation_agent(config, spec, make_agent)),
+                        ('eval_greedy',
+                         host_play.greedy_evaluation_agent(config, spec, make_agent)))
+    for prefix, agent in agents_by_prefix:
+      if agent is None:
+        continue
+      evaluation = host_play.play_host(agent, state.params, config,
+                                       num_episodes=config.num_eval_episodes,
+                                       seed=config.seed + 1)
+      returns = evaluation.episode_returns
+      record.update({f'{prefix}_return': float(np.nanmean(returns)),
+                     f'{prefix}_return_std': float(np.nanstd(returns)),
+                     f'{prefix}_completed': float(np.mean(~np.isnan(returns)))})
+    return record
 
   @contextlib.contextmanager
   def session(state):

@@ -22,7 +22,7 @@ from experiments import on_device
 
 # Agent fields added after runs were written, with the value that gives such a
 # run's old behaviour: older workdirs keep evaluating and resuming as they trained.
-_ADDED_FIELDS = {'actor_critic': {'loss': 'vtrace', 'reward_scale': 1.0}}
+_ADDED_FIELDS = {'actor_critic': {'loss': 'vtrace', 'reward_scale': 1.0, 'act': 'sample'}}
 
 
 def load_config(workdir) -> ml_collections.ConfigDict:

@@ -35,6 +35,18 @@ def evaluation_agent(config, spec, make_agent=None):
   return agents.make_agent(spec, family.for_evaluation(config.agent))
 
 
+def greedy_evaluation_agent(config, spec, make_agent=None):
+  """The agent that plays the greedy evaluation (its policy's mode, e.g. the actor-critic's
+  argmax action) where that differs from ``evaluation_agent``'s; None where it does not
+  (the Q-learners already evaluate greedily) or ``make_agent`` is the caller's own."""
+  if make_agent is not None:
+    return None
+  family = agent_registry.get(config.agent.name)
+  if family.for_greedy_evaluation is None:
+    return None
+  return agents.make_agent(spec, family.for_greedy_evaluation(config.agent))
+
+
 def play_host(agent, params, config, *, num_episodes: int, seed: int,
               record: bool = False, max_steps: int = 1_000_000) -> Evaluation:
   """Plays ``num_episodes`` full games in parallel host environments, one game each."""

@@ -127,7 +127,9 @@ def reproduce_one(algorithm: str, env: str, workers: int, seed: int, *, frames: 
       reference=a3c_results.REFERENCES.get(env_label), train_start_unix=start,
       final_eval=a3c_results.final_eval_from_record(last, config.num_eval_episodes),
       variants=variants, resumed=any(workdir.glob('provenance.resume-*.json')),
-      cpus=os.cpu_count(), load_before=load_before)
+      cpus=os.cpu_count(), load_before=load_before,
+      greedy_eval=a3c_results.final_eval_from_record(last, config.num_eval_episodes,
+                                                     prefix='eval_greedy'))
   run_dir = a3c_results.store_run(metrics_path, out, name, info)
   for path in a3c_results.plot_run(run_dir):
     print_fn(f'plot: {path}')

@@ -83,6 +83,7 @@ def make_agent(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict, *,
   network = make_network(spec, config, core)
   policy = policies.for_spec(spec)
   loss = make_loss(network, policy, config)
+  greedy = config.act == 'mode'
 
   def initial_state(params, key, batch_size):
     return AgentState(network.initial_state(params, key, batch_size),
@@ -97,7 +98,7 @@ def make_agent(spec: env_lib.EnvSpec, config: ml_collections.ConfigDict, *,
         prev_action=jnp.where(first.reshape(first.shape + (1,) * len(policy.action_shape)),
                               0, state.prev_action))
     output, core = network.step(params, inputs, state.core)
-    action = policy.sample(key, output.policy)
+    action = policy.mode(output.policy) if greedy else policy.sample(key, output.policy)
     extras = loss_lib.ActorExtras(output.policy, inputs.prev_reward, inputs.prev_action)
     return agent_lib.StepOutput(action, extras, AgentState(core, action))
 

@@ -24,6 +24,8 @@ class Policy(NamedTuple):
     sample: ``(key, params) -> action``.
     log_prob: ``(params, action) -> log π(action)`` (one number per batch element).
     entropy: ``(params) -> H(π)``.
+    mode: ``(params) -> action``, the most likely action (the argmax, or the Gaussian's
+      mean): how the policy acts when it is scored greedily.
     action_shape: one action's shape (``()`` for discrete actions).
     action_dtype: the actions' dtype.
   """
@@ -31,6 +33,7 @@ class Policy(NamedTuple):
   sample: Callable[[jax.Array, Any], jax.Array]
   log_prob: Callable[[Any, jax.Array], jax.Array]
   entropy: Callable[[Any], jax.Array]
+  mode: Callable[[Any], jax.Array]
   action_shape: tuple[int, ...]
   action_dtype: Any
 
@@ -58,7 +61,9 @@ def categorical(num_actions: int) -> Policy:
   return Policy(
       head=CategoricalHead(num_actions),
       sample=lambda key, logits: jax.random.categorical(key, logits).astype(jnp.int32),
-      log_prob=log_prob, entropy=entropy, action_shape=(), action_dtype=jnp.int32)
+      log_prob=log_prob, entropy=entropy,
+      mode=lambda logits: jnp.argmax(logits, axis=-1).astype(jnp.int32),
+      action_shape=(), action_dtype=jnp.int32)
 
 
 class GaussianParams(NamedTuple):
@@ -96,7 +101,8 @@ def gaussian(action_size: int, min_variance: float = 1e-4) -> Policy:
     return 0.5 * jnp.sum(jnp.log(params.variance) + _LOG_2PI_E, axis=-1)
 
   return Policy(head=GaussianHead(action_size, min_variance), sample=sample,
-                log_prob=log_prob, entropy=entropy, action_shape=(action_size,),
+                log_prob=log_prob, entropy=entropy, mode=lambda params: params.mean,
+                action_shape=(action_size,),
                 action_dtype=jnp.float32)
 
 

@@ -3,11 +3,14 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from agents.actor_critic import agent as agent_lib
+from agents.actor_critic import config_checks as checks
 from agents.actor_critic import loss as loss_lib
 from agents.actor_critic import policies
 from configs import actor_critic as configs
+from core import config as config_lib
 from core import env as env_lib
 from core import types
 from envs import cue_memory
@@ -195,3 +198,37 @@ def test_nstep_loss_targets_are_the_segment_returns():
   _, metrics = loss(params, trajectory)
   advantages = expected - values[:T, 0]
   np.testing.assert_allclose(metrics['pg_loss'], np.log(2.0) * advantages.sum(), rtol=1e-5)
+
+
+def test_mode_acting_takes_the_most_likely_action_whatever_the_key():
+  """``act='mode'`` plays the argmax action (the greedy score); 'sample' draws from the
+  policy, so different keys give different actions."""
+  config = configs.get_config('cartpole').agent
+  env = env_lib.batched(env_lib.auto_reset(cue_memory.make(num_cues=4, delay=1)), 64)
+  _, timestep = env.reset(jax.random.PRNGKey(0))
+  sampled = agent_lib.make_agent(env.spec, config)
+  params = sampled.init(jax.random.PRNGKey(1), timestep.observation)
+  state = sampled.initial_state(params, None, 64)
+  config.act = 'mode'
+  greedy = agent_lib.make_agent(env.spec, config)
+  outs = [greedy.step(params, jax.random.PRNGKey(k), timestep, state) for k in (2, 3)]
+  np.testing.assert_array_equal(outs[0].action, outs[1].action)
+  np.testing.assert_array_equal(outs[0].action, jnp.argmax(outs[0].extras.policy, axis=-1))
+  draws = [sampled.step(params, jax.random.PRNGKey(k), timestep, state).action
+           for k in (2, 3)]
+  assert bool(jnp.any(draws[0] != draws[1]))
+
+
+def test_policy_modes_are_the_argmax_and_the_gaussian_mean():
+  logits = jnp.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0]])
+  np.testing.assert_array_equal(policies.categorical(3).mode(logits), [1, 0])
+  params = policies.GaussianParams(jnp.array([[0.5, -2.0]]), jnp.array([[1.0, 4.0]]))
+  np.testing.assert_array_equal(policies.gaussian(2).mode(params), [[0.5, -2.0]])
+
+
+def test_an_unknown_act_is_refused_naming_the_field():
+  config = configs.get_config('cartpole')
+  config.agent.act = 'argmax'
+  with pytest.raises(config_lib.ConfigError, match=r"agent\.act: expected one of \['mode', "
+                                                      r"'sample'\]"):
+    checks.validate(config)

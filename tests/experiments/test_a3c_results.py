@@ -66,7 +66,7 @@ def test_reference_never_reached():
   assert summary.frames_to_reference is None and summary.seconds_to_reference is None
   row = results.Row('x', _info(), summary)
   cells = results.render_run_row(row)
-  assert cells[9] == cells[10] == 'not reached (≥ 200)'
+  assert cells[11] == cells[12] == 'not reached (≥ 200)'
 
 
 def test_solved_is_the_final_policy_against_the_target():
@@ -76,13 +76,31 @@ def test_solved_is_the_final_policy_against_the_target():
   assert results.summarise_run([], _info(target=None, final_eval=_eval(9.0))).solved is None
 
 
+def test_greedy_is_the_greedy_eval_or_the_q_learners_final_eval():
+  a3c = results.summarise_run([], _info(final_eval=_eval(460.0), greedy_eval=_eval(500.0)))
+  assert a3c.solved is False and a3c.solved_greedy is True and a3c.greedy_mean == 500.0
+  old_a3c = results.summarise_run([], _info(final_eval=_eval(480.0)))
+  assert old_a3c.solved is True and old_a3c.solved_greedy is None  # not measured
+  q = results.summarise_run([], _info(algorithm='q1', final_eval=_eval(480.0)))
+  assert q.solved_greedy is True and q.greedy_mean == 480.0  # evaluated greedily anyway
+  rows = [_row(f's{seed}', seed=seed, final_eval=_eval(470.0), greedy_eval=_eval(mean))
+          for seed, mean in enumerate((500.0, 490.0, 300.0))]
+  (setting,) = results.settings(rows)
+  assert (setting.solved, setting.solved_greedy, setting.greedy_evaluated) == (0, 2, 3)
+  rendered = results.render_setting_row(setting)
+  assert '0/3 seeds' in rendered and '2/3 seeds' in rendered
+  assert '500.0 ± 0.0 (n=100)' in results.render_run_row(rows[0])
+  assert 'as final policy' in results.render_run_row(
+      _row('q', algorithm='qn', final_eval=_eval(500.0)))
+
+
 def test_a_null_target_and_reference_show_dashes():
   row = _row(records=_records((20.0, 20)), env='pong', target=None, reference=None,
              final_eval=_eval(-5.0, 2.0, 10))
   cells = results.render_run_row(row)
   assert cells[6] == '-5.0 ± 2.0 (n=10)'
-  assert cells[7] == '— (no target)'
-  assert cells[9] == cells[10] == '— (no reference)'
+  assert cells[7] == cells[9] == '— (no target)'
+  assert cells[11] == cells[12] == '— (no reference)'
   assert 'yes' not in cells and 'no (≥' not in ' '.join(cells)
   setting = results.render_setting_row(results.settings([row])[0])
   assert setting[5] == '— (no target)' and setting[8] == '— (no reference)'
@@ -97,6 +115,12 @@ def test_final_eval_from_the_last_record():
   assert results.final_eval_from_record({'eval_return': math.nan, 'eval_return_std': math.nan},
                                         10) is None
   assert results.final_eval_from_record({'frames': 5}, 10) is None
+  record = {'eval_return': 470.0, 'eval_return_std': 9.0, 'eval_completed': 1.0,
+            'eval_greedy_return': 500.0, 'eval_greedy_return_std': 0.0,
+            'eval_greedy_completed': 1.0}
+  assert results.final_eval_from_record(record, 100, prefix='eval_greedy') == (500.0, 0.0, 100)
+  assert results.final_eval_from_record({'eval_return': 1.0, 'eval_return_std': 0.0}, 10,
+                                        prefix='eval_greedy') is None
 
 
 def test_a_resumed_run_is_flagged_and_not_timed():
@@ -157,7 +181,7 @@ def test_a_resumed_run_is_left_out_of_the_speedup():
   assert table[2].timed_seeds == [0] and table[2].untimed_seeds == [1]
   assert table[2].median_seconds == 50.0 and table[2].seed_ratio_count == 1
   assert 'not timed, left out: 1' in results.render_speedup_row(table[2])[4]
-  assert results.render_run_row(resumed)[10] == '— (resumed)'
+  assert results.render_run_row(resumed)[12] == '— (resumed)'
 
 
 def test_no_one_worker_run_gives_no_ratio_and_unknown_algorithms_no_paper_figure():
@@ -176,7 +200,8 @@ def test_settings_count_solved_seeds():
   assert one.seeds == [0, 1, 2] and (one.solved, one.evaluated) == (1, 3)
   assert one.median_final_eval == 420.0 and (one.reached, one.timed) == (3, 3)
   cells = results.render_setting_row(one)
-  assert cells[4:] == ['0, 1, 2', '1/3 seeds', '420.0', '3/3 seeds (≥ 200)', '10']
+  assert cells[4:] == ['0, 1, 2', '1/3 seeds', '420.0', '— (not measured)',
+                       '3/3 seeds (≥ 200)', '10']
 
 
 def test_names():
@@ -191,7 +216,8 @@ def test_store_run_round_trips_with_deterministic_bytes(tmp_path):
   workdir.mkdir()
   raw = ''.join(json.dumps(r) + '\n' for r in _records((1.0, 20), (2.0, 20)))
   (workdir / 'metrics.jsonl').write_text(raw)
-  info = _info(final_eval=_eval(9.5, 0.5, 100), variants='threads', cpus=2)
+  info = _info(final_eval=_eval(9.5, 0.5, 100), variants='threads', cpus=2,
+               greedy_eval=_eval(10.0, 0.0, 100))
   run_dir = results.store_run(workdir / 'metrics.jsonl', tmp_path / 'out', 'run', info)
   first = (run_dir / 'metrics.jsonl.gz').read_bytes()
   assert gzip.decompress(first).decode() == raw
@@ -214,7 +240,8 @@ def test_regenerate_two_runs(tmp_path):
   # 2 workers: at frames 200, 20 s after the start: a speed-up of 45 / 20 = 2.25.
   two = _records((150.0, 20), (260.0, 20), (300.0, 20), (350.0, 20), spacing=10.0)
   _write_run(tmp_path, 'cartpole-a3c-w2-seed0',
-             _info(workers=2, final_eval=_eval(400.0, 10.0, 100), cpus=2), two)
+             _info(workers=2, final_eval=_eval(400.0, 10.0, 100), cpus=2,
+                   greedy_eval=_eval(500.0, 0.0, 100)), two)
   (tmp_path / 'runs' / 'not-a-run').mkdir()  # no run.json: skipped
 
   readme = results.regenerate(tmp_path)
@@ -224,15 +251,17 @@ def test_regenerate_two_runs(tmp_path):
   run_lines = [line for line in lines if line.startswith('| [cartpole-a3c-w')]
   assert run_lines == [
       '| [cartpole-a3c-w1-seed0](runs/cartpole-a3c-w1-seed0/) | cartpole | A3C | 1 | 0 | 400 '
-      '| 500.0 ± 0.0 (n=100) | yes (≥ 475) | 480.0 (20) | 300 (≥ 200) | 45 | 1,000 | 2 '
+      '| 500.0 ± 0.0 (n=100) | yes (≥ 475) | — (not measured) | — | 480.0 (20) '
+      '| 300 (≥ 200) | 45 | 1,000 | 2 '
       '| 0.2 |',
       '| [cartpole-a3c-w2-seed0](runs/cartpole-a3c-w2-seed0/) | cartpole | A3C | 2 | 0 | 400 '
-      '| 400.0 ± 10.0 (n=100) | no (≥ 475) | 350.0 (20) | 200 (≥ 200) | 20 | 1,000 | 2 '
+      '| 400.0 ± 10.0 (n=100) | no (≥ 475) | 500.0 ± 0.0 (n=100) | yes | 350.0 (20) '
+      '| 200 (≥ 200) | 20 | 1,000 | 2 '
       '| — |']
-  assert ('| cartpole | A3C | 1 | 400 | 0 | 1/1 seeds | 500.0 | 1/1 seeds (≥ 200) | 45 |'
-          in lines)
-  assert ('| cartpole | A3C | 2 | 400 | 0 | 0/1 seeds | 400.0 | 1/1 seeds (≥ 200) | 20 |'
-          in lines)
+  assert ('| cartpole | A3C | 1 | 400 | 0 | 1/1 seeds | 500.0 | — (not measured) '
+          '| 1/1 seeds (≥ 200) | 45 |' in lines)
+  assert ('| cartpole | A3C | 2 | 400 | 0 | 0/1 seeds | 400.0 | 1/1 seeds '
+          '| 1/1 seeds (≥ 200) | 20 |' in lines)
   assert '| cartpole | A3C | 400 | 2 | 0 | 20 | 2.25 | 2.25 (1) | 2.1 |' in lines
   assert '| A3C | 1.0 | 2.1 | 3.7 | 6.9 | 12.5 |' in lines
   assert 'Ours: cartpole' in readme and 'on 16-core machines' in readme
@@ -265,6 +294,7 @@ def test_reproduce_script_smoke(tmp_path):
   assert run.info.frame_budget == 200 and run.info.target == 475.0
   assert run.info.reference == 200.0 and not run.info.resumed
   assert run.info.final_eval is not None and run.info.final_eval.n == 2  # smoke: 2 episodes
+  assert run.info.greedy_eval is not None and run.info.greedy_eval.n == 2  # A3C's argmax
   assert run.records[-1]['frames'] == 200
   assert run.records[0]['time'] > run.info.train_start_unix
   assert (run_dir / 'episode_return.png').is_file()

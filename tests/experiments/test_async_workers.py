@@ -38,6 +38,10 @@ def test_smoke_variant_trains_and_fills_the_workdir(tmp_path, variants):
   assert records[-1]['step'] == result.updates
   assert records[-1]['frames'] == result.updates * per_update
   assert [r['step'] for r in records] == sorted({r['step'] for r in records})
+  # The final evaluation; the actor-critic's also acting by its policy's mode (the
+  # Q-learners' evaluation is greedy already).
+  assert 'eval_return' in records[-1]
+  assert ('eval_greedy_return' in records[-1]) == (config.agent.name == 'actor_critic')
   for name in ('config.json', 'provenance.json', 'metrics.jsonl'):
     assert (tmp_path / name).is_file(), name
   with checkpoint_lib.Checkpointer(tmp_path / 'checkpoints') as ckpt:
