@@ -87,25 +87,34 @@ def _baseline(recurrent, skip):
   return apply
 
 
+def _integer(variant, value, minimum):
+  return variants.integer('configs/predictron.py', variant, value, lambda x: x >= minimum,
+                          f'an integer ≥ {minimum}')
+
+
 def _depth(value):
-  return _set('depth', int(value))
+  return _set('depth', _integer('depth', value, 1))
 
 
 def _consistency(value):
-  return _set('consistency_updates', int(value))
+  return _set('consistency_updates', _integer('consistency', value, 0))
 
 
 def _batch(value):
+  batch_size = _integer('batch', value, 1)
+
   def apply(config):
-    config.data.kwargs.batch_size = int(value)
+    config.data.kwargs.batch_size = batch_size
     return config
   return apply
 
 
 def _size(value):
+  size = _integer('size', value, 1)
+
   def apply(config):
     field = 'size' if config.data.name == 'mazes' else 'image_size'
-    config.data.kwargs[field] = int(value)
+    config.data.kwargs[field] = size
     return config
   return apply
 

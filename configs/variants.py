@@ -45,3 +45,13 @@ def number(source: str, variant: str, value: str, is_valid: Callable[[float], bo
   if parsed is None or not is_valid(parsed):
     raise ValueError(f"{source} variant '{variant}={value}': expected {expected}")
   return parsed
+
+
+def integer(source: str, variant: str, value: str, is_valid: Callable[[int], bool],
+            expected: str) -> int:
+  """A ``variant=value`` entry's value as an int (decimal digits only), or a ValueError
+  naming the config file, the entry and what it expects."""
+  parsed = int(value) if value.strip().lstrip('+-').isdigit() else None
+  if parsed is None or not is_valid(parsed):
+    raise ValueError(f"{source} variant '{variant}={value}': expected {expected}")
+  return parsed

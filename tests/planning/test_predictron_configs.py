@@ -50,3 +50,14 @@ def test_bad_model_fields_are_named(field, value, message):
   config.model[field] = value
   with pytest.raises(config_lib.ConfigError, match=f'model.{field}: expected {message}'):
     experiment.validate(config)
+
+
+@pytest.mark.parametrize('variant, expected', [
+    ('depth=0', 'an integer ≥ 1'), ('depth=4.5', 'an integer ≥ 1'),
+    ('consistency=-1', 'an integer ≥ 0'), ('batch=x', 'an integer ≥ 1'),
+    ('size=', 'an integer ≥ 1'),
+])
+def test_bad_variant_values_are_refused_naming_the_variant(variant, expected):
+  with pytest.raises(ValueError, match=f"configs/predictron.py variant '{variant}': "
+                                       f'expected {expected}'):
+    configs.get_config(f'maze,{variant}')
