@@ -42,9 +42,7 @@ def number(source: str, variant: str, value: str, is_valid: Callable[[float], bo
     parsed = float(value)
   except ValueError:
     parsed = None
-  if parsed is None or not is_valid(parsed):
-    raise ValueError(f"{source} variant '{variant}={value}': expected {expected}")
-  return parsed
+  return _checked(parsed, source, variant, value, is_valid, expected)
 
 
 def integer(source: str, variant: str, value: str, is_valid: Callable[[int], bool],
@@ -52,6 +50,11 @@ def integer(source: str, variant: str, value: str, is_valid: Callable[[int], boo
   """A ``variant=value`` entry's value as an int (decimal digits only), or a ValueError
   naming the config file, the entry and what it expects."""
   parsed = int(value) if value.strip().lstrip('+-').isdigit() else None
+  return _checked(parsed, source, variant, value, is_valid, expected)
+
+
+def _checked(parsed, source, variant, value, is_valid, expected):
+  """``parsed``, or the ValueError of a value that did not parse (None) or is invalid."""
   if parsed is None or not is_valid(parsed):
     raise ValueError(f"{source} variant '{variant}={value}': expected {expected}")
   return parsed
