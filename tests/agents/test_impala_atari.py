@@ -24,7 +24,7 @@ def _run(script, args):
 @pytest.mark.parametrize('variants', [
     pytest.param('pong,smoke', marks=pytest.mark.slow),
     pytest.param('breakout,deep,lstm,smoke', marks=pytest.mark.slow),
-    'pong,replay,adam,smoke'])
+    pytest.param('pong,replay,adam,smoke', marks=pytest.mark.slow)])
 def test_smoke_trains_resumes_and_evaluates(tmp_path, variants):
   config = [f'--config=configs/impala_atari.py:{variants}', f'--workdir={tmp_path}']
   first = _run('run', config)

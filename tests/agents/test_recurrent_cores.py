@@ -56,8 +56,10 @@ def ring_memory_core() -> recurrent.RecurrentCore:
   return recurrent.RecurrentCore(init, initial_state, step, reset)
 
 
-@pytest.mark.parametrize('make_core', [lambda: lstm.lstm_core(32), ring_memory_core],
-                         ids=['lstm', 'ring_memory'])
+@pytest.mark.parametrize('make_core', [
+    lambda: lstm.lstm_core(32),
+    # Slow: a memory core in the agent also trains in tests/memory/test_memory_in_agent.py.
+    pytest.param(ring_memory_core, marks=pytest.mark.slow)], ids=['lstm', 'ring_memory'])
 def test_core_trains_in_the_actor_critic_agent(make_core):
   config = configs.get_config('memory')
   env = registry.make(config.env.name, **config.env.kwargs.to_dict())

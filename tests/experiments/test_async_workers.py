@@ -22,11 +22,17 @@ def _train(config, workdir):
 
 # Worker processes cost a few seconds to start; most variants run on threads here, and
 # the process backend is covered by 'smoke' and 'qn,smoke' (and the resume test).
-@pytest.mark.parametrize('variants', ['smoke', 'a3c_lstm,threads,smoke', 'q1,threads,smoke',
-                                      'sarsa1,threads,smoke', 'qn,smoke',
-                                      'game=pong,threads,smoke', 'q1,game=pong,threads,smoke',
-                                      'mujoco=InvertedPendulum-v5,threads,smoke',
-                                      'a3c_lstm,mujoco=HalfCheetah-v5,threads,smoke'])
+@pytest.mark.parametrize('variants', [
+    # Slow ones: their paths run in the default suite elsewhere (``smoke`` in the resume
+    # test, the Q-learners in ``q1``, Atari in tests/envs, Gaussian policies on
+    # InvertedPendulum).
+    pytest.param('smoke', marks=pytest.mark.slow), 'a3c_lstm,threads,smoke',
+    'q1,threads,smoke', pytest.param('sarsa1,threads,smoke', marks=pytest.mark.slow),
+    pytest.param('qn,smoke', marks=pytest.mark.slow),
+    pytest.param('game=pong,threads,smoke', marks=pytest.mark.slow),
+    pytest.param('q1,game=pong,threads,smoke', marks=pytest.mark.slow),
+    'mujoco=InvertedPendulum-v5,threads,smoke',
+    pytest.param('a3c_lstm,mujoco=HalfCheetah-v5,threads,smoke', marks=pytest.mark.slow)])
 def test_smoke_variant_trains_and_fills_the_workdir(tmp_path, variants):
   config = configs.get_config(variants)
   result = _train(config, tmp_path)

@@ -7,6 +7,7 @@ from experiments import experiment
 from experiments import supervised
 
 
+@pytest.mark.slow  # trains a model first (about 20 s); run with -m slow
 def test_evaluates_a_checkpoint_on_longer_sequences(tmp_path):
   config = memory_tasks.get_config('lstm_copy,smoke')
   experiment.train(config, tmp_path, print_fn=lambda s: None)

@@ -5,6 +5,7 @@ import pytest
 from experiments import memory_benchmark as mb
 
 
+@pytest.mark.slow  # compiles four unrolls; scripts/bench_memory.py runs it in full
 def test_marginal_step_time_leaves_out_the_per_call_setup():
   long = mb.make_program('sam', num_rows=64, batch_size=2, num_steps=20)
   short = mb.make_program('sam', num_rows=64, batch_size=2, num_steps=2)

@@ -89,14 +89,13 @@ def test_store_and_regenerate_with_an_adaptive_report(tmp_path):
 
 def test_script_trains_stores_and_regenerates(tmp_path):
   proc = subprocess.run(
-      [sys.executable, 'scripts/reproduce_predictron.py', '--models=rgl,feedforward',
+      [sys.executable, 'scripts/reproduce_predictron.py', '--models=rgl',
        '--depths=1', '--seeds=0', '--consistency=0', '--examples=16', '--batch_size=4',
        '--size=5', '--adaptive_batches=1', f'--runs={tmp_path}/runs',
        f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   runs = tmp_path / 'out' / 'runs'
-  assert sorted(p.name for p in runs.iterdir()) == ['maze-feedforward-k1-seed0',
-                                                    'maze-rgl-k1-seed0']
+  assert sorted(p.name for p in runs.iterdir()) == ['maze-rgl-k1-seed0']
   run = results.load_run(runs / 'maze-rgl-k1-seed0')
   assert run.info.size == 5 and run.adaptive['mean_depth'] == [1.0] * 4
   assert list((runs / 'maze-rgl-k1-seed0').glob('*.png'))

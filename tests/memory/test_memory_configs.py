@@ -10,7 +10,7 @@ from experiments import experiment
 # The dense models compile slowly (tens of seconds each on 2 cores): slow, not default.
 @pytest.mark.parametrize('variants', [
     'sam_recall,curriculum,smoke',
-    'sdnc_oneshot,smoke',
+    pytest.param('sdnc_oneshot,smoke', marks=pytest.mark.slow),
     pytest.param('sam_copy,smoke', marks=pytest.mark.slow),
     pytest.param('dnc_recall,smoke', marks=pytest.mark.slow),
     pytest.param('ntm_sort,smoke', marks=pytest.mark.slow),

@@ -22,9 +22,10 @@ def _run(args, **kwargs):
                         **kwargs)
 
 
-@pytest.mark.parametrize('variants', ['cartpole,smoke', 'memory,smoke', 'cartpole,lstm,smoke',
-                                      'memory_ff,smoke', 'cartpole_host,smoke',
-                                      'memory,sdnc,smoke'])
+@pytest.mark.parametrize('variants', [
+    'cartpole,smoke', pytest.param('memory,smoke', marks=pytest.mark.slow),
+    pytest.param('cartpole,lstm,smoke', marks=pytest.mark.slow), 'memory_ff,smoke',
+    'cartpole_host,smoke', pytest.param('memory,sdnc,smoke', marks=pytest.mark.slow)])
 def test_smoke_variant_trains_and_fills_the_workdir(tmp_path, variants):
   config = configs.get_config(variants)
   experiment.validate(config)

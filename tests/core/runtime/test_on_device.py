@@ -59,6 +59,7 @@ def test_truncated_episodes_bootstrap_and_count_their_length():
   np.testing.assert_allclose(metrics['length_sum'] / metrics['episodes'], 5.0)
 
 
+@pytest.mark.slow  # the host loop's resume also runs in test_supervised.py and the async tests
 def test_resume_from_a_checkpoint_is_deterministic(tmp_path):
   """N updates equal N/2, a checkpoint and a restore into a fresh runtime, then N/2."""
   config = configs.get_config('memory,smoke')

@@ -66,6 +66,7 @@ def test_model_learns_to_copy_short_sequences(variants, adjust):
   assert after['bits_per_sequence'] < 0.6 * bits, (before, after)
 
 
+@pytest.mark.slow  # tests/memory/test_memory_configs.py trains a smoke config the same way
 def test_smoke_config_trains_through_the_experiment_entry_point(tmp_path):
   config = memory_tasks.get_config('smoke')
   experiment.validate(config)
