@@ -25,6 +25,9 @@ Variants (``--config=configs/a3c.py:VARIANTS``, comma-separated, applied in orde
     lr=<x>          the initial learning rate (annealed linearly to 0 as always), e.g.
                     sarsa1,lr=3e-4 (CartPole: 2 of 3 seeds at 500,000 frames, 3 of 3 at
                     1,000,000; results/a3c/sarsa_lr3e-4_1m/).
+    entropy=<x>     A3C: the entropy cost (default 0.01; MuJoCo 1e-4), e.g.
+                    a3c,entropy=0.001: a lower cost leaves a less random final policy,
+                    whose sampled actions score closer to its mode.
   Runtime:
     threads         worker threads instead of processes (see core/runtime/async_workers.py).
     deterministic   workers apply their gradients in rounds, in a fixed order: two runs
@@ -207,6 +210,17 @@ def _learning_rate(value: str):
   return apply
 
 
+def _entropy_cost(value: str):
+  def apply(config):
+    if config.agent.name != 'actor_critic':
+      raise ValueError(f"configs/a3c.py variant 'entropy={value}': only A3C (a3c, a3c_lstm) "
+                       f"has an entropy cost; put it after one of them")
+    config.agent.entropy_cost = _number('entropy', value, lambda x: x >= 0.0,
+                                        'a non-negative number, e.g. entropy=0.001')
+    return config
+  return apply
+
+
 def _threads(config):
   config.runtime.backend = 'thread'
   return config
@@ -245,4 +259,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   return variants.apply(_base(), arg, VARIANTS, default='a3c,cartpole',
                         source='configs/a3c.py',
                         parameterised={'game': _game, 'mujoco': _mujoco,
-                                       'epsilon': _final_epsilon, 'lr': _learning_rate})
+                                       'epsilon': _final_epsilon, 'lr': _learning_rate,
+                                       'entropy': _entropy_cost})

@@ -104,6 +104,22 @@ def test_lr_variant_sets_the_initial_learning_rate():
   assert config.optimizer.schedule == 'linear'  # still annealed to 0
 
 
+def test_entropy_variant_sets_the_actor_critics_entropy_cost():
+  config = configs.get_config('a3c,entropy=0.001,smoke')
+  experiment.validate(config)
+  assert config.agent.entropy_cost == pytest.approx(0.001)
+  # Applied after an environment variant, it overrides that environment's setting.
+  assert configs.get_config('mujoco=InvertedPendulum-v5,entropy=0').agent.entropy_cost == 0.0
+
+
+@pytest.mark.parametrize('variants, message', [
+    ('q1,entropy=0.001', 'only A3C'), ('a3c,entropy=-1', 'a non-negative number'),
+    ('a3c,entropy=lots', 'a non-negative number')])
+def test_entropy_variant_rejects_bad_input(variants, message):
+  with pytest.raises(ValueError, match=message):
+    configs.get_config(variants)
+
+
 @pytest.mark.parametrize('value', ['fast', '0', '-1e-3'])
 def test_lr_variant_rejects_bad_input(value):
   with pytest.raises(ValueError, match=f"'lr={value}': expected a positive number"):
