@@ -29,8 +29,11 @@ random rows queried by noisy copies (``memory_benchmark.lsh_recall``).
   python scripts/bench_memory.py                     # all sizes (~1 hour on 2 cores)
   python scripts/bench_memory.py --sizes=1024,4096 --models=sam,ntm --repeats=1 \
       --out=/tmp/memory.json                         # a quick look
+  python scripts/bench_memory.py --table_from=results/bench/memory.json   # its table
 """
 
+import json
+import pathlib
 import platform
 
 import jax
@@ -38,6 +41,7 @@ from absl import app
 from absl import flags
 
 from experiments import bench_stats
+from experiments import memory_bench_table
 from experiments import memory_benchmark as mb
 
 _SIZES = flags.DEFINE_list('sizes', ['1024', '4096', '16384', '65536', '262144', '1048576'],
@@ -53,6 +57,8 @@ _BUDGET_GIB = flags.DEFINE_float('budget_gib', 12.0, 'Largest program (peak GiB)
 _MAX_CALL_SECONDS = flags.DEFINE_float('max_call_seconds', 10.0, 'A timed call longer than '
                                         'this is redone with a 2-step unroll.')
 _OUT = flags.DEFINE_string('out', 'results/bench/memory.json', 'Where the JSON goes.')
+_TABLE_FROM = flags.DEFINE_string('table_from', None, 'Measure nothing: print the markdown '
+                                  'table of this report (results/bench/NOTES.md).')
 
 # Unrolls at least this long are also timed at a fifth of their length (the marginal step).
 _MIN_MARGINAL_STEPS = 10
@@ -166,6 +172,14 @@ def _ratios(by_size: dict) -> dict:
 
 def main(argv):
   del argv
+  if _TABLE_FROM.value:
+    report = json.loads(pathlib.Path(_TABLE_FROM.value).read_text())
+    print(memory_bench_table.table(report), end='')
+    if '65536' in report['by_size'] and '1048576' in report['by_size']:
+      grown = memory_bench_table.growth(report, 'sam_lsh', 65536, 1048576)
+      print(f"\nsam_lsh step time 64K -> 1M: {grown['of_medians']:.2f}x (ratio of medians); "
+            f"per repeat {', '.join(f'{g:.2f}x' for g in grown['per_repeat'])}")
+    return
   by_size, recall = {}, {}
   for size in map(int, _SIZES.value):
     print(f'N = {size:,}', flush=True)
