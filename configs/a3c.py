@@ -27,7 +27,8 @@ Variants (``--config=configs/a3c.py:VARIANTS``, comma-separated, applied in orde
                     1,000,000; results/a3c/sarsa_lr3e-4_1m/).
     entropy=<x>     A3C: the entropy cost (default 0.01; MuJoCo 1e-4), e.g.
                     a3c,entropy=0.001: a lower cost leaves a less random final policy,
-                    whose sampled actions score closer to its mode.
+                    whose sampled actions score closer to its mode (CartPole: 3 of 3
+                    seeds at 500,000 frames; results/a3c/entropy_1e-3/).
   Runtime:
     threads         worker threads instead of processes (see core/runtime/async_workers.py).
     deterministic   workers apply their gradients in rounds, in a fixed order: two runs
