@@ -44,8 +44,10 @@ def _sam_copy(config):
   config.model.memory.update(num_rows=16, word_size=8, num_reads=2, k=2)
 
 
-@pytest.mark.parametrize('variants, adjust', [('smoke', _lstm_copy),
-                                              ('sam_copy,smoke', _sam_copy)],
+@pytest.mark.parametrize('variants, adjust', [
+    ('smoke', _lstm_copy),
+    # Slow: SAM's learning is covered by tests/memory/test_memory_in_agent.py.
+    pytest.param('sam_copy,smoke', _sam_copy, marks=pytest.mark.slow)],
                          ids=['lstm', 'sam'])
 def test_model_learns_to_copy_short_sequences(variants, adjust):
   """From ~1 bit per copied bit (chance) to under 0.6 of that: an LSTM, and SAM as the
