@@ -16,6 +16,7 @@ The defaults are a reduced scale that a 2-core CPU can run (8×8 mazes, batches 
 
   python scripts/reproduce_predictron.py                        # mazes, 3 seeds
   python scripts/reproduce_predictron.py --domains=pool --size=14
+  python scripts/reproduce_predictron.py --seeds=1 --skip_existing   # leave stored runs be
   python scripts/reproduce_predictron.py --regenerate_only      # the tables from committed data
 """
 
@@ -35,6 +36,7 @@ from experiments import experiment
 from experiments import interrupts
 from experiments import predictron_adaptive
 from experiments import predictron_results
+from experiments import results_store
 
 _DOMAINS = flags.DEFINE_list('domains', ['maze'], 'maze and/or pool.')
 _DEPTHS = flags.DEFINE_list('depths', ['2', '4', '8', '16'], 'Depths K (baseline layers).')
@@ -51,6 +53,9 @@ _ADAPTIVE_BATCHES = flags.DEFINE_integer('adaptive_batches', 10, 'Test batches o
                                          'adaptive-depth evaluation.')
 _RUNS = flags.DEFINE_string('runs', 'runs/reproduce_predictron', 'Parent of the workdirs.')
 _OUT = flags.DEFINE_string('out', 'results/predictron', 'Where the runs and tables go.')
+_SKIP_EXISTING = flags.DEFINE_bool('skip_existing', False, 'Skip runs already stored under '
+                                   '<out>/runs/ (e.g. committed by an earlier session whose '
+                                   'workdirs are gone).')
 _REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: rebuild the '
                                      'tables from the committed runs.')
 
@@ -100,8 +105,16 @@ def main(argv):
     for run in predictron_results.plan(_DOMAINS.value, [int(d) for d in _DEPTHS.value],
                                        [int(s) for s in _SEEDS.value],
                                        [int(c) for c in _CONSISTENCY.value]):
-      if not _MODELS.value or run.model in _MODELS.value:
-        _train(run, out)
+      if _MODELS.value and run.model not in _MODELS.value:
+        continue
+      name = predictron_results.run_name(run.domain, run.model, run.depth, run.consistency,
+                                         run.seed)
+      stored = results_store.run_dir_of(out, name) / results_store.RUN_INFO_FILENAME
+      if _SKIP_EXISTING.value and stored.exists():
+        print(f'{name}: stored already, skipped', flush=True)
+        continue
+      _train(run, out)
+      predictron_results.regenerate(out)  # a sweep cut short still leaves a current table
   print(predictron_results.regenerate(out))
 
 

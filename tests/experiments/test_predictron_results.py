@@ -99,3 +99,18 @@ def test_script_trains_stores_and_regenerates(tmp_path):
   run = results.load_run(runs / 'maze-rgl-k1-seed0')
   assert run.info.size == 5 and run.adaptive['mean_depth'] == [1.0] * 4
   assert list((runs / 'maze-rgl-k1-seed0').glob('*.png'))
+
+
+def test_script_skips_stored_runs(tmp_path):
+  metrics = tmp_path / 'metrics.jsonl'
+  metrics.write_text(''.join(json.dumps(r) + '\n' for r in _records(
+      [0.5, 0.3], final={'eval_rmse_lambda': 0.3})))
+  results.store_run(metrics, tmp_path / 'out', INFO._replace(depth=1, size=5))
+  proc = subprocess.run(
+      [sys.executable, 'scripts/reproduce_predictron.py', '--models=rgl', '--depths=1',
+       '--seeds=0', '--consistency=0', '--size=5', '--skip_existing',
+       f'--runs={tmp_path}/runs', f'--out={tmp_path}/out'],
+      capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'maze-rgl-k1-seed0: stored already, skipped' in proc.stdout
+  assert not (tmp_path / 'runs').exists()   # nothing trained
