@@ -31,7 +31,7 @@ class ConvNet(nn.Module):
   def __call__(self, inputs):
     x = predictron.conv_layer(predictron.conv_layer(inputs, 'representation_0'),
                               'representation_1')
-    shared = nn.Conv(predictron.CHANNELS, (3, 3), padding='SAME', name='layer')
+    shared = predictron.conv('layer')
     shared_norm = nn.LayerNorm(name='layer_norm')
     for k in range(self.depth):
       if self.recurrent:

@@ -117,3 +117,16 @@ def test_adaptive_depth_report_matches_the_full_preturn_at_threshold_zero():
   v0 = jnp.concatenate([net.apply(params, b.inputs).values[0] for b in batches])
   np.testing.assert_allclose(report.rmse[1], jnp.sqrt(jnp.mean(jnp.square(v0 - targets))),
                              rtol=1e-5)
+
+
+def test_conv_layer_equals_xlas_convolution_values_and_gradients():
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 8, 8, 3))
+  layers = {impl: predictron.ConvNorm(implementation=impl) for impl in ('standard', 'matmul')}
+  params = layers['standard'].init(jax.random.PRNGKey(1), x)
+  outputs, grads = {}, {}
+  for impl, layer in layers.items():
+    loss = lambda p, layer=layer: jnp.sum(layer.apply(p, x) ** 2)
+    outputs[impl], grads[impl] = jax.value_and_grad(loss)(params)
+  np.testing.assert_allclose(outputs['matmul'], outputs['standard'], rtol=1e-4)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4),
+               grads['matmul'], grads['standard'])
