@@ -56,11 +56,11 @@ def ring_memory_core() -> recurrent.RecurrentCore:
   return recurrent.RecurrentCore(init, initial_state, step, reset)
 
 
-@pytest.mark.parametrize('make_core', [
-    # Slow: the LSTM agent's loss is checked in test_actor_critic.py and a memory core
-    # trains in the agent in tests/memory/test_memory_in_agent.py.
-    pytest.param(lambda: lstm.lstm_core(32), marks=pytest.mark.slow),
-    pytest.param(ring_memory_core, marks=pytest.mark.slow)], ids=['lstm', 'ring_memory'])
+# Slow: the LSTM agent's loss is checked in test_actor_critic.py and a memory core trains
+# in the agent in tests/memory/test_memory_in_agent.py.
+@pytest.mark.slow
+@pytest.mark.parametrize('make_core', [lambda: lstm.lstm_core(32), ring_memory_core],
+                         ids=['lstm', 'ring_memory'])
 def test_core_trains_in_the_actor_critic_agent(make_core):
   config = configs.get_config('memory')
   env = registry.make(config.env.name, **config.env.kwargs.to_dict())

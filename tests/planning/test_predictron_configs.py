@@ -10,8 +10,10 @@ from experiments import experiment
 from experiments import predictron_adaptive
 
 
-@pytest.mark.parametrize('variants', [pytest.param('maze,consistency=1,smoke', marks=pytest.mark.slow),
-                                      'maze,recurrent_skip,smoke'])
+@pytest.mark.parametrize('variants', [
+    # Slow: consistency updates also run in test_predictron.py.
+    pytest.param('maze,consistency=1,smoke', marks=pytest.mark.slow),
+    'maze,recurrent_skip,smoke'])
 def test_smoke_variants_train(tmp_path, variants):
   config = configs.get_config(variants)
   experiment.validate(config)
