@@ -1,8 +1,10 @@
 """What every training loop does with its workdir: config, provenance, final result."""
 
+import contextlib
+import fcntl
 import json
 import pathlib
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from core import provenance
 
@@ -42,3 +44,29 @@ def write_provenance(workdir: pathlib.Path, seed: int, start_update: int) -> Non
         json.dumps(dict(launch, resumed_from_update=start_update), indent=2, default=str))
   else:
     provenance.write(workdir, launch)
+
+
+CLAIM_FILENAME = 'claim.lock'
+
+
+@contextlib.contextmanager
+def claim(workdir) -> Iterator[bool]:
+  """Yields whether this process may train ``workdir``: True while it holds the claim.
+
+  A sweep started once per core (each process walking the same plan) must not train one
+  run twice, so each run is claimed with an exclusive lock on ``claim.lock`` in its
+  workdir. The kernel drops the lock when its process ends, however it ends, so a killed
+  sweep's runs are free again for the rerun that resumes them.
+  """
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  with open(workdir / CLAIM_FILENAME, 'a') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      yield False
+      return
+    try:
+      yield True
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
