@@ -11,12 +11,17 @@ per query. ``lsh(...)`` is sub-linear: random-hyperplane locality-sensitive hash
 (SimHash) into ``num_tables`` tables of ``2**bits`` buckets, each a ring of
 ``bucket_size`` row ids. A written row is appended to its bucket in every table (the
 oldest entry of a full bucket is dropped, an older copy of the row in that bucket is
-cleared); a query scores only the rows in its own buckets,
-O(num_tables · bucket_size · W), and returns the K best distinct rows of those. Rows that
-moved to another bucket leave stale entries behind; they are real rows, scored on their
-current contents, so they cost time, never correctness. With ``bits ≈ log2(N) / 2`` and
-``bucket_size ≈ 2 N / 2**bits`` a query costs O(√N). Its recall against the exact top-K
-depends on the data; ``recall`` measures it.
+cleared). A query probes ``probes`` buckets per table — its own and, multi-probe style,
+the ones that differ from it in the bits whose hyperplanes the key lies closest to (where
+a near neighbour most likely fell on the other side) — scores only the rows there,
+O(num_tables · probes · bucket_size · W), and returns the K best distinct rows of those.
+Rows that moved to another bucket leave stale entries behind; they are real rows, scored
+on their current contents, so they cost time, never correctness.
+
+The default sizes (``lsh_sizes``) take ``bits ≈ ⅔ log2 N`` and ``bucket_size ≈ 2 N /
+2**bits``, so a query costs O(N^⅓) and the tables hold 2N ids each; the probes of the
+neighbouring buckets buy back the recall that the finer hashing loses. Recall against
+the exact top-K depends on the data; ``recall`` measures it.
 
 The selection is a discrete choice: queries read the memory under ``stop_gradient``.
 """
@@ -63,40 +68,52 @@ class LSHState(NamedTuple):
 
 
 def lsh_sizes(num_rows: int) -> tuple[int, int]:
-  """Default ``(bits, bucket_size)`` for N rows: √N buckets of 2√N entries."""
-  bits = max(1, round(math.log2(max(num_rows, 2)) / 2))
+  """Default ``(bits, bucket_size)`` for N rows: about N^⅔ buckets of 2 N^⅓ entries."""
+  bits = max(1, math.ceil(2 * math.log2(max(num_rows, 2)) / 3))
   return bits, max(32, 2 * -(-num_rows // 2 ** bits))
 
 
 def lsh(*, num_rows: int, word_size: int, num_tables: int = 8, bits: int | None = None,
-        bucket_size: int | None = None, seed: int = 0) -> Index:
+        bucket_size: int | None = None, probes: int = 3, seed: int = 0) -> Index:
   """SimHash tables over ``[num_rows, word_size]`` memories (see the module docstring)."""
   default_bits, default_size = lsh_sizes(num_rows)
   bits = default_bits if bits is None else bits
   bucket_size = default_size if bucket_size is None else bucket_size
   for name, value in (('num_tables', num_tables), ('bits', bits),
-                      ('bucket_size', bucket_size)):
+                      ('bucket_size', bucket_size), ('probes', probes)):
     if not isinstance(value, int) or value < 1:
       raise ValueError(f'lsh: {name} must be a positive integer, got {value!r}')
+  if probes > bits + 1:
+    raise ValueError(f'lsh: probes must be at most bits + 1 = {bits + 1} (the own bucket '
+                     f'and one per flipped bit), got {probes}')
   planes = jax.random.normal(jax.random.PRNGKey(seed), (num_tables, bits, word_size))
   powers = 2 ** jnp.arange(bits, dtype=jnp.int32)
 
-  def codes(vectors):  # [M, W] -> [L, M] bucket of each vector in each table
-    signs = jnp.einsum('lbw,mw->lmb', planes.astype(vectors.dtype), vectors) > 0
-    return jnp.sum(signs * powers, axis=-1).astype(jnp.int32)
+  def project(vectors):  # [M, W] -> [L, M, bits] signed distances to the hyperplanes
+    return jnp.einsum('lbw,mw->lmb', planes.astype(vectors.dtype), vectors)
+
+  def codes(projections):  # [L, M, bits] -> [L, M] bucket of each vector in each table
+    return jnp.sum((projections > 0) * powers, axis=-1).astype(jnp.int32)
+
+  def probed(projections):  # [L, H, bits] -> [L, H, probes]: own bucket, then flips
+    own = codes(projections)
+    if probes == 1:
+      return own[..., None]
+    _, closest = jax.lax.top_k(-jnp.abs(projections), probes - 1)   # least certain bits
+    flipped = own[..., None] ^ powers[closest]
+    return jnp.concatenate([own[..., None], flipped], axis=-1)
 
   def init():
     return LSHState(table=jnp.full((num_tables, 2 ** bits, bucket_size), -1, jnp.int32),
                     cursor=jnp.zeros((num_tables, 2 ** bits), jnp.int32))
 
   def insert(state, memory, rows):
-    buckets = codes(jax.lax.stop_gradient(memory[rows]))   # [L, M]
+    buckets = codes(project(jax.lax.stop_gradient(memory[rows])))   # [L, M]
     tables = jnp.arange(num_tables)
 
     def one(i, state):  # rows go in one at a time: two may share a bucket
       bucket = buckets[:, i]
-      # A row is in a bucket at most once: an older copy is cleared before the append,
-      # so a query (one bucket per table) meets each row at most num_tables times.
+      # A row is in a bucket at most once: an older copy is cleared before the append.
       entries = state.table[tables, bucket]                              # [L, C]
       entries = jnp.where(entries == rows[i], -1, entries)
       slot = state.cursor[tables, bucket] % bucket_size
@@ -108,17 +125,18 @@ def lsh(*, num_rows: int, word_size: int, num_tables: int = 8, bits: int | None 
 
   def query(state, memory, keys, k):
     memory, keys = jax.lax.stop_gradient(memory), jax.lax.stop_gradient(keys)
-    buckets = codes(keys)                                          # [L, H]
-    candidates = state.table[jnp.arange(num_tables)[:, None], buckets]   # [L, H, C]
-    candidates = jnp.moveaxis(candidates, 1, 0).reshape(keys.shape[0], -1)  # [H, L·C]
+    buckets = probed(project(keys))                                    # [L, H, P]
+    candidates = state.table[jnp.arange(num_tables)[:, None, None], buckets]  # [L, H, P, C]
+    candidates = jnp.moveaxis(candidates, 1, 0).reshape(keys.shape[0], -1)  # [H, L·P·C]
     safe = jnp.maximum(candidates, 0)
-    rows = memory[safe]                                             # [H, L·C, W]
+    rows = memory[safe]                                             # [H, L·P·C, W]
     similarity = jnp.where(candidates >= 0, addressing.cosine_of_rows(keys, rows), -jnp.inf)
-    # A row appears at most once per table (``insert``), so the best k·L entries hold the
-    # k best distinct rows; removing repeats among those few replaces a sort of every
-    # candidate (the query's largest cost at 1M rows).
-    best, positions = jax.lax.top_k(similarity, min(k * num_tables, similarity.shape[-1]))
-    picked = jnp.take_along_axis(safe, positions, axis=-1)        # [H, k·L]
+    # A row appears at most once per probed bucket (``insert``), so the best k·L·P entries
+    # hold the k best distinct rows; removing repeats among those few replaces a sort of
+    # every candidate (the query's largest cost at 1M rows).
+    best, positions = jax.lax.top_k(similarity,
+                                    min(k * num_tables * probes, similarity.shape[-1]))
+    picked = jnp.take_along_axis(safe, positions, axis=-1)        # [H, k·L·P]
     same = picked[:, :, None] == picked[:, None, :]
     repeat = jnp.any(same & jnp.tril(jnp.ones(same.shape[1:], bool), -1), axis=-1)
     best = jnp.where(repeat, -jnp.inf, best)

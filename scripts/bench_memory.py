@@ -30,8 +30,15 @@ random rows queried by noisy copies (``memory_benchmark.lsh_recall``).
   python scripts/bench_memory.py --sizes=1024,4096 --models=sam,ntm --repeats=1 \
       --out=/tmp/memory.json                         # a quick look
   python scripts/bench_memory.py --table_from=results/bench/memory.json   # its table
+  python scripts/bench_memory.py --sizes=65536,1048576 --models=sam_lsh --time_steps=250 \
+      --min_seconds=3 --out=results/bench/memory_lsh.json   # the LSH index's growth
+
+At 1M rows a call's setup (≈ 0.1 s of zeroing a 1 GB memory and its gradient) dwarfs a
+step of the LSH index (a few ms): the marginal step time needs the long unroll
+(--time_steps=250 against 50) for the setup's noise to stay below the steps' time.
 """
 
+import inspect
 import json
 import pathlib
 import platform
@@ -43,6 +50,7 @@ from absl import flags
 from experiments import bench_stats
 from experiments import memory_bench_table
 from experiments import memory_benchmark as mb
+from memory import index as index_lib
 
 _SIZES = flags.DEFINE_list('sizes', ['1024', '4096', '16384', '65536', '262144', '1048576'],
                            'Memory sizes N (rows).')
@@ -170,6 +178,16 @@ def _ratios(by_size: dict) -> dict:
   return out
 
 
+def _lsh_setup(sizes) -> dict:
+  """The LSH index's defaults (memory/index.py) at each size: what sam_lsh measured."""
+  defaults = inspect.signature(index_lib.lsh).parameters
+  out = {'num_tables': defaults['num_tables'].default, 'probes': defaults['probes'].default}
+  for size in sizes:
+    bits, bucket_size = index_lib.lsh_sizes(size)
+    out[str(size)] = {'bits': bits, 'bucket_size': bucket_size}
+  return out
+
+
 def main(argv):
   del argv
   if _TABLE_FROM.value:
@@ -193,7 +211,8 @@ def main(argv):
                 'batch': _BATCH.value, 'time_steps': _TIME_STEPS.value,
                 'memory_steps': _MEMORY_STEPS.value, 'repeats': _REPEATS.value,
                 'budget_gib': _BUDGET_GIB.value, 'backend': jax.default_backend(),
-                'machine': platform.processor() or platform.machine()},
+                'machine': platform.processor() or platform.machine(),
+                'lsh_index': _lsh_setup(map(int, _SIZES.value))},
       **_ratios(by_size),
       'lsh_recall': recall,
       'by_size': by_size,

@@ -56,20 +56,25 @@ def test_full_buckets_drop_their_oldest_entry():
   assert sorted(bucket.tolist()) == [5, 6, 7]
 
 
-@pytest.mark.parametrize('field', ['num_tables', 'bits', 'bucket_size'])
+@pytest.mark.parametrize('field', ['num_tables', 'bits', 'bucket_size', 'probes'])
 def test_lsh_rejects_bad_sizes(field):
   with pytest.raises(ValueError, match=field):
     index_lib.lsh(num_rows=16, word_size=4, **{field: 0})
 
 
-def test_lsh_query_is_the_top_k_distinct_rows_of_its_buckets():
-  num_rows, num_tables = 64, 4
+@pytest.mark.parametrize('probes', [1, 2, 3])
+def test_lsh_query_is_the_top_k_distinct_rows_of_its_probed_buckets(probes):
+  num_rows, num_tables, bits = 64, 4, 3
   memory = jax.random.normal(jax.random.PRNGKey(0), (num_rows, 8))
-  index = index_lib.lsh(num_rows=num_rows, word_size=8, num_tables=num_tables, bits=2,
-                        bucket_size=64)
+  index = index_lib.lsh(num_rows=num_rows, word_size=8, num_tables=num_tables, bits=bits,
+                        bucket_size=64, probes=probes)
   # Every row written twice, and again in a batch with repeats: each bucket keeps one copy.
   state = _filled(index, memory)
   state = jax.jit(index.insert)(state, memory, jnp.concatenate([jnp.arange(num_rows)] * 2))
+  # Rows 0-15 change and are written again: their old entries stay behind, stale, so a
+  # query may meet a row twice in one table; it must still return distinct rows.
+  memory = memory.at[:16].set(jax.random.normal(jax.random.PRNGKey(2), (16, 8)))
+  state = jax.jit(index.insert)(state, memory, jnp.arange(16))
   table = np.asarray(state.table)
   for entries in table.reshape(-1, table.shape[-1]):
     kept = entries[entries >= 0]
@@ -77,14 +82,33 @@ def test_lsh_query_is_the_top_k_distinct_rows_of_its_buckets():
   keys = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
   rows = np.asarray(jax.jit(index.query, static_argnums=3)(state, memory, keys, 6))
   similarity = np.asarray(addressing.cosine_similarity(memory, keys))
-  key_codes = np.asarray(jnp.sum((jnp.einsum(
-      'lbw,hw->lhb', jax.random.normal(jax.random.PRNGKey(0), (num_tables, 2, 8)), keys) > 0)
-      * jnp.array([1, 2]), -1))                                   # the index's own hashing
+  # The index's own hyperplanes; the probed buckets, worked out one key at a time.
+  planes = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (num_tables, bits, 8)))
   for h in range(5):
-    candidates = {int(r) for t in range(num_tables) for r in table[t, key_codes[t, h]] if r >= 0}
+    candidates = set()
+    for t in range(num_tables):
+      projection = planes[t] @ np.asarray(keys[h])
+      own = int(sum(2 ** b for b in range(bits) if projection[b] > 0))
+      flips = np.argsort(np.abs(projection))[:probes - 1]
+      for bucket in [own] + [own ^ 2 ** int(b) for b in flips]:
+        candidates |= {int(r) for r in table[t, bucket] if r >= 0}
     expected = sorted(candidates, key=lambda r: -similarity[h, r])[:6]
     assert len(set(rows[h].tolist())) == 6
     assert set(rows[h].tolist()) == set(expected)
+
+
+def test_lsh_rejects_more_probes_than_buckets_one_flip_away():
+  with pytest.raises(ValueError, match='probes must be at most bits \\+ 1 = 3'):
+    index_lib.lsh(num_rows=16, word_size=4, bits=2, probes=4)
+
+
+def test_lsh_default_query_grows_as_the_cube_root_of_the_rows():
+  # A query scores tables · probes · bucket_size rows: 16× the rows, ≈ 16^⅓ the bucket.
+  (_, small), (_, large) = index_lib.lsh_sizes(2 ** 16), index_lib.lsh_sizes(2 ** 20)
+  assert large / small <= 16 ** (1 / 3)
+  for num_rows in (2 ** 16, 2 ** 20):   # room for every row, twice over, in each table
+    bits, size = index_lib.lsh_sizes(num_rows)
+    assert 2 ** bits * size >= 2 * num_rows
 
 
 def test_exact_index_with_kept_norms_equals_the_stateless_one():
