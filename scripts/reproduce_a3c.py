@@ -19,7 +19,8 @@ from experiments import launch  # pylint: disable=g-bad-import-order
 if __name__ == '__main__':
   launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
-import json  # pylint: disable=g-import-not-at-top,wrong-import-position
+import functools  # pylint: disable=g-import-not-at-top,wrong-import-position
+import json
 import os
 import pathlib
 import sys
@@ -33,7 +34,7 @@ from core import metrics as metrics_lib
 from experiments import a3c_results
 from experiments import experiment
 from experiments import interrupts
-from experiments import results_store
+from experiments import sweep
 
 # The frame budget per env where --frames is not given (else the config's).
 DEFAULT_FRAMES = {'cartpole': 500_000}
@@ -145,17 +146,14 @@ def main(argv):
       sys.exit(f'unknown --algorithms {", ".join(unknown)}; '
                f'known: {", ".join(a3c_results.ALGORITHMS)}')
     env_label = a3c_results.env_name(_ENV.value)
-    for seed in map(int, _SEEDS.value):
-      for algorithm in _ALGORITHMS.value:
-        for workers in map(int, _WORKERS.value):
-          name = a3c_results.run_name(env_label, algorithm, workers, seed, _VARIANTS.value)
-          stored = results_store.run_dir_of(out, name) / results_store.RUN_INFO_FILENAME
-          if _SKIP_EXISTING.value and stored.exists():
-            print(f'{name}: stored already, skipped')
-            continue
-          reproduce_one(algorithm, _ENV.value, workers, seed, frames=_FRAMES.value,
-                        variants=_VARIANTS.value, runs=pathlib.Path(_RUNS.value), out=out)
-          a3c_results.regenerate(out)  # a sweep cut short still leaves a current table
+    plan = [(a3c_results.run_name(env_label, algorithm, workers, seed, _VARIANTS.value),
+             functools.partial(reproduce_one, algorithm, _ENV.value, workers, seed,
+                               frames=_FRAMES.value, variants=_VARIANTS.value,
+                               runs=pathlib.Path(_RUNS.value), out=out))
+            for seed in map(int, _SEEDS.value) for algorithm in _ALGORITHMS.value
+            for workers in map(int, _WORKERS.value)]
+    sweep.run_plan(plan, out=out, runs=_RUNS.value, skip_existing=_SKIP_EXISTING.value,
+                   after_each=lambda: a3c_results.regenerate(out))
   print(a3c_results.regenerate(out))
 
 

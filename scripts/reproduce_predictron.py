@@ -19,7 +19,7 @@ The defaults are a reduced scale that a 2-core CPU can run (8×8 mazes, batches 
   python scripts/reproduce_predictron.py --seeds=1 --skip_existing   # leave stored runs be
   python scripts/reproduce_predictron.py --regenerate_only      # the tables from committed data
 
-Each run is claimed while it trains (experiments/workdir.claim), so the same command can be
+Each run is claimed while it trains (experiments/sweep.py), so the same command can be
 started once per core (e.g. under ``taskset -c <core>``) to spread a sweep: each process
 skips the runs another holds. On a 2-core CPU two single-core processes train about twice
 as many examples per second as one process on both cores.
@@ -30,6 +30,7 @@ from experiments import launch  # pylint: disable=g-bad-import-order
 if __name__ == '__main__':
   launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
+import functools  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
 import sys
 
@@ -41,8 +42,7 @@ from experiments import experiment
 from experiments import interrupts
 from experiments import predictron_adaptive
 from experiments import predictron_results
-from experiments import results_store
-from experiments import workdir as workdir_lib
+from experiments import sweep
 
 _DOMAINS = flags.DEFINE_list('domains', ['maze'], 'maze and/or pool.')
 _DEPTHS = flags.DEFINE_list('depths', ['2', '4', '8', '16'], 'Depths K (baseline layers).')
@@ -53,8 +53,9 @@ _EXAMPLES = flags.DEFINE_integer('examples', 64_000, 'Labelled examples per run.
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Examples per batch.')
 _SIZE = flags.DEFINE_integer('size', 8, "The input's side: the maze's cells, or the pool "
                              "render's pixels (the paper: 20 and 28).")
-_MODELS = flags.DEFINE_list('models', [], 'Only these models of the plan (e.g. rgl,feedforward); '
-                           'empty: all.')
+_MODELS = flags.DEFINE_multi_string('models', [], 'Only these models of the plan, one per '
+                                     'flag (--models=rgl,no_usage --models=feedforward); '
+                                     'none: all.')
 _ADAPTIVE_BATCHES = flags.DEFINE_integer('adaptive_batches', 10, 'Test batches of the '
                                          'adaptive-depth evaluation.')
 _RUNS = flags.DEFINE_string('runs', 'runs/reproduce_predictron', 'Parent of the workdirs.')
@@ -108,25 +109,17 @@ def main(argv):
   if unknown:
     sys.exit(f'--domains: unknown {unknown}; expected maze and/or pool')
   if not _REGENERATE_ONLY.value:
-    for run in predictron_results.plan(_DOMAINS.value, [int(d) for d in _DEPTHS.value],
-                                       [int(s) for s in _SEEDS.value],
-                                       [int(c) for c in _CONSISTENCY.value]):
-      if _MODELS.value and run.model not in _MODELS.value:
-        continue
-      name = predictron_results.run_name(run.domain, run.model, run.depth, run.consistency,
-                                         run.seed)
-      stored = results_store.run_dir_of(out, name) / results_store.RUN_INFO_FILENAME
-      if _SKIP_EXISTING.value and stored.exists():
-        print(f'{name}: stored already, skipped', flush=True)
-        continue
-      with workdir_lib.claim(pathlib.Path(_RUNS.value) / name) as held:
-        if not held:
-          print(f'{name}: being trained by another process, skipped', flush=True)
-          continue
-        if _SKIP_EXISTING.value and stored.exists():  # finished by another process meanwhile
-          continue
-        _train(run, out)
-      predictron_results.regenerate(out)  # a sweep cut short still leaves a current table
+    planned = [run for run in predictron_results.plan(
+        _DOMAINS.value, [int(d) for d in _DEPTHS.value], [int(s) for s in _SEEDS.value],
+        [int(c) for c in _CONSISTENCY.value])
+               if not _MODELS.value or run.model in _MODELS.value]
+    sweep.run_plan(
+        [(predictron_results.run_name(run.domain, run.model, run.depth, run.consistency,
+                                      run.seed), functools.partial(_train, run, out))
+         for run in planned],
+        out=out, runs=_RUNS.value, skip_existing=_SKIP_EXISTING.value,
+        after_each=lambda: predictron_results.regenerate(out),
+        print_fn=lambda line: print(line, flush=True))
   print(predictron_results.regenerate(out))
 
 

@@ -8,7 +8,12 @@ and summary.json are regenerated from every committed run (experiments/sam_resul
 
   python scripts/reproduce_sam.py --models=sam,sdnc,ntm,dnc --tasks=copy --seeds=0,1,2
   python scripts/reproduce_sam.py --tasks=oneshot --examples=400000
+  python scripts/reproduce_sam.py --models=ntm --seeds=1,2 --skip_existing   # stored: skipped
   python scripts/reproduce_sam.py --regenerate_only      # the tables from committed data
+
+Each run is claimed while it trains (experiments/sweep.py), so the same command can be
+started once per core (e.g. under ``taskset -c <core>``): each process skips the runs
+another one holds.
 """
 
 from experiments import launch  # pylint: disable=g-bad-import-order
@@ -16,6 +21,7 @@ from experiments import launch  # pylint: disable=g-bad-import-order
 if __name__ == '__main__':
   launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
+import functools  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pathlib  # pylint: disable=g-import-not-at-top,wrong-import-position
 import sys
 
@@ -26,6 +32,7 @@ from configs import memory_tasks
 from experiments import experiment
 from experiments import interrupts
 from experiments import sam_results
+from experiments import sweep
 
 _MODELS = flags.DEFINE_list('models', ['sam', 'sdnc', 'ntm', 'dnc'],
                             'memory/cores.py models to train.')
@@ -37,6 +44,9 @@ _VARIANTS = flags.DEFINE_string('variants', '', 'More configs/memory_tasks.py va
                                 'applied after <model>_<task> (e.g. smoke).')
 _RUNS = flags.DEFINE_string('runs', 'runs/reproduce_sam', 'Parent of the workdirs.')
 _OUT = flags.DEFINE_string('out', 'results/sam', 'Where the runs and tables go.')
+_SKIP_EXISTING = flags.DEFINE_bool('skip_existing', False, 'Skip runs already stored under '
+                                   '<out>/runs/ (e.g. committed by an earlier session whose '
+                                   'workdirs are gone).')
 _REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: rebuild the '
                                      'tables from the committed runs.')
 
@@ -68,10 +78,13 @@ def main(argv):
   if unknown:
     sys.exit(f'--tasks: unknown {unknown}; expected some of {sorted(sam_results.TASK_METRICS)}')
   if not _REGENERATE_ONLY.value:
-    for task in _TASKS.value:
-      for model in _MODELS.value:
-        for seed in map(int, _SEEDS.value):
-          _train(model, task, seed, out)
+    sweep.run_plan(
+        [(sam_results.run_name(model, task, seed), functools.partial(_train, model, task, seed,
+                                                                     out))
+         for task in _TASKS.value for model in _MODELS.value for seed in map(int, _SEEDS.value)],
+        out=out, runs=_RUNS.value, skip_existing=_SKIP_EXISTING.value,
+        after_each=lambda: sam_results.regenerate(out),
+        print_fn=lambda line: print(line, flush=True))
   print(sam_results.regenerate(out))
 
 
