@@ -36,7 +36,11 @@ TASK_METRICS = {
     'recall': ('bit_errors_per_sequence', 1.0),
     'sort': ('bit_errors_per_sequence', 8.0),
     'oneshot': ('error_seen_before', 0.2),
+    # Under the curriculum (a run ends at some level h), then tested on longer episodes.
+    'copy_curriculum': ('bit_errors_per_sequence', 1.0),
+    'recall_curriculum': ('bit_errors_per_sequence', 1.0),
 }
+GENERALISATION_FILENAME = 'generalisation.json'  # experiments/sam_generalisation.py
 
 PAPER_CLAIM = ('SAM learns copy, associative recall and priority sort as fast as or faster '
                'than the dense models (NTM, DNC; Rae et al. 2016, Figure 3); one-shot '
@@ -67,12 +71,14 @@ class Run(NamedTuple):
   name: str
   info: RunInfo
   records: list
+  generalisation: dict | None = None  # a curriculum run's longer-sequence test
 
 
 class Row(NamedTuple):
   name: str
   info: RunInfo
   summary: RunSummary
+  generalisation: dict | None = None
 
 
 class Setting(NamedTuple):
@@ -100,8 +106,11 @@ def load_run(run_dir: str | os.PathLike) -> Run:
   run_dir = pathlib.Path(run_dir)
   path = run_dir / results_store.RUN_INFO_FILENAME
   info = info_from_json(json.loads(path.read_text(encoding='utf-8')), str(path))
+  extra = run_dir / GENERALISATION_FILENAME
+  generalisation = json.loads(extra.read_text(encoding='utf-8')) if extra.exists() else None
   return Run(run_dir.name, info,
-             results_store.read_metrics(run_dir / results_store.METRICS_FILENAME))
+             results_store.read_metrics(run_dir / results_store.METRICS_FILENAME),
+             generalisation)
 
 
 def load_runs(results_dir: str | os.PathLike) -> list[Run]:
@@ -109,10 +118,14 @@ def load_runs(results_dir: str | os.PathLike) -> list[Run]:
 
 
 def store_run(metrics_path: str | os.PathLike, results_dir: str | os.PathLike,
-              info: RunInfo) -> pathlib.Path:
-  """Copies a workdir's metrics (gzipped) and writes run.json under ``runs/<name>/``."""
+              info: RunInfo, generalisation: dict | None = None) -> pathlib.Path:
+  """Copies a workdir's metrics (gzipped) and writes run.json under ``runs/<name>/``,
+  with a curriculum run's longer-sequence test (``generalisation.json``)."""
   run_dir = results_store.run_dir_of(results_dir, run_name(info.model, info.task, info.seed))
   results_store.store_metrics(metrics_path, run_dir)
+  if generalisation is not None:
+    (run_dir / GENERALISATION_FILENAME).write_text(
+        json.dumps(generalisation, indent=2, sort_keys=True), encoding='utf-8')
   results_store.write_run_info(run_dir, info._asdict())
   return run_dir
 
@@ -138,7 +151,7 @@ def summarise_run(records: Sequence[Mapping[str, Any]], info: RunInfo) -> RunSum
 
 
 def summarise(run: Run) -> Row:
-  return Row(run.name, run.info, summarise_run(run.records, run.info))
+  return Row(run.name, run.info, summarise_run(run.records, run.info), run.generalisation)
 
 
 def settings(rows: Sequence[Row]) -> list[Setting]:
@@ -164,8 +177,35 @@ def _count(value) -> str:
   return 'not reached' if value is None else f'{value:,.0f}'
 
 
+def _generalisation_lines(rows: Sequence[Row]) -> list[list[str]]:
+  lines = []
+  for r in rows:
+    g = r.generalisation
+    if g is None:
+      continue
+    lines.append([r.info.task, r.info.model, str(r.info.seed), f'{g["num_rows"]:,}',
+                  f'{g["level"]} (cap {g["max_level"]})',
+                  _number(g['at_level'].get(r.info.metric)), f'{g["longer"]["length"]:,}',
+                  _number(g['longer'].get(r.info.metric)),
+                  _number(g['longer'].get(r.info.metric, float('nan'))
+                          / g['longer']['length'], '.3f')])
+  return lines
+
+
 def render_readme(rows: Sequence[Row]) -> str:
   rows = sorted(rows, key=lambda r: (r.info.task, r.info.model, r.info.seed))
+  generalisation = _generalisation_lines(rows)
+  curriculum_section = [] if not generalisation else [
+      '## Curriculum runs, tested on longer episodes',
+      '',
+      'Each trained under the exponential curriculum for its budget, ending at level h '
+      '(episodes up to h long); then its final checkpoint was evaluated on the plain task '
+      'with every episode exactly h long and exactly factor × h long '
+      '(`generalisation.json`, experiments/sam_generalisation.py; the paper tests 10×).',
+      '',
+      _table(['task', 'model', 'seed', 'memory rows', 'final level h', 'errors at h',
+              'longer length', 'errors there', 'errors there ÷ length'], generalisation),
+      '']
   run_lines = [[r.info.task, r.info.model, str(r.info.seed), f'{r.summary.examples:,}',
                 f'{r.info.metric} ≤ {r.info.threshold:g}', _number(r.summary.final),
                 _number(r.summary.final_eval), _count(r.summary.to_target),
@@ -199,11 +239,13 @@ def render_readme(rows: Sequence[Row]) -> str:
       '',
       _table(['task', 'model', 'seed', 'examples', 'threshold', 'final', 'eval',
               'examples to threshold', 'curriculum level'], run_lines),
-      ''])
+      '',
+      *curriculum_section])
 
 
 def summary_records(rows: Sequence[Row]) -> list[dict[str, Any]]:
-  return [{'run': r.name, **r.info._asdict(), **r.summary._asdict()} for r in rows]
+  return [{'run': r.name, **r.info._asdict(), **r.summary._asdict(),
+           **({'generalisation': r.generalisation} if r.generalisation else {})} for r in rows]
 
 
 def render_outputs(results_dir: str | os.PathLike) -> results_store.Outputs:

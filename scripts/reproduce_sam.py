@@ -8,6 +8,12 @@ and summary.json are regenerated from every committed run (experiments/sam_resul
 
   python scripts/reproduce_sam.py --models=sam,sdnc,ntm,dnc --tasks=copy --seeds=0,1,2
   python scripts/reproduce_sam.py --tasks=oneshot --examples=400000
+  python scripts/reproduce_sam.py --models=sam --tasks=copy_curriculum  # then 10x longer
+
+A ``<task>_curriculum`` task (copy, recall) trains under the exponential curriculum with a
+larger memory (--curriculum_rows, levels up to --curriculum_max_level) and then tests the
+final checkpoint on episodes exactly as long as its final level h and --longer_factor × h
+(experiments/sam_generalisation.py), stored beside the run as generalisation.json.
   python scripts/reproduce_sam.py --models=ntm --seeds=1,2 --skip_existing   # stored: skipped
   python scripts/reproduce_sam.py --regenerate_only      # the tables from committed data
 
@@ -31,6 +37,7 @@ from absl import flags
 from configs import memory_tasks
 from experiments import experiment
 from experiments import interrupts
+from experiments import sam_generalisation
 from experiments import sam_results
 from experiments import sweep
 
@@ -40,6 +47,12 @@ _TASKS = flags.DEFINE_list('tasks', ['copy', 'recall', 'sort'],
                            f'Tasks, of {sorted(sam_results.TASK_METRICS)}.')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of each model and task.')
 _EXAMPLES = flags.DEFINE_integer('examples', 320_000, 'Training sequences per run.')
+_CURRICULUM_ROWS = flags.DEFINE_integer('curriculum_rows', 2048, 'Memory rows of the '
+                                       '*_curriculum runs (room for the longer test).')
+_CURRICULUM_MAX_LEVEL = flags.DEFINE_integer('curriculum_max_level', 128, "The curriculum's "
+                                             'cap (it fixes the padded length of every batch).')
+_LONGER_FACTOR = flags.DEFINE_integer('longer_factor', 10, 'A *_curriculum run is tested on '
+                                      'episodes this many times its final level.')
 _VARIANTS = flags.DEFINE_string('variants', '', 'More configs/memory_tasks.py variants '
                                 'applied after <model>_<task> (e.g. smoke).')
 _RUNS = flags.DEFINE_string('runs', 'runs/reproduce_sam', 'Parent of the workdirs.')
@@ -51,12 +64,21 @@ _REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: r
                                      'tables from the committed runs.')
 
 
-def _train(model: str, task: str, seed: int, out: pathlib.Path) -> None:
-  config = memory_tasks.get_config(','.join(filter(None, [f'{model}_{task}',
-                                                          _VARIANTS.value])))
+def _config(model: str, task: str, seed: int):
+  base, curriculum, _ = task.partition('_curriculum')
+  config = memory_tasks.get_config(','.join(filter(None, [
+      f'{model}_{base}', 'curriculum' if curriculum else '', _VARIANTS.value])))
+  if curriculum:
+    config.model.memory.num_rows = _CURRICULUM_ROWS.value
+    config.data.kwargs.max_level = _CURRICULUM_MAX_LEVEL.value
   config.seed = seed
   config.total_examples = _EXAMPLES.value
   experiment.validate(config)
+  return config
+
+
+def _train(model: str, task: str, seed: int, out: pathlib.Path) -> None:
+  config = _config(model, task, seed)
   metric, threshold = sam_results.TASK_METRICS[task]
   workdir = pathlib.Path(_RUNS.value) / sam_results.run_name(model, task, seed)
   with interrupts.stop_on_signals() as stop:
@@ -64,9 +86,14 @@ def _train(model: str, task: str, seed: int, out: pathlib.Path) -> None:
   if result.interrupted:
     sys.exit(f'stopped by {result.interrupted} at update {result.updates:,}; checkpoint '
              f'saved in {workdir}/checkpoints; rerun the same command to resume')
+  generalisation = None
+  if task.endswith('_curriculum'):
+    generalisation = sam_generalisation.evaluate_longer(workdir, factor=_LONGER_FACTOR.value)
+    print(f'{task}: level {generalisation["level"]}, tested at '
+          f'{generalisation["longer"]["length"]}: {generalisation}', flush=True)
   info = sam_results.RunInfo(model=model, task=task, seed=seed, examples=_EXAMPLES.value,
                              metric=metric, threshold=threshold)
-  run_dir = sam_results.store_run(workdir / 'metrics.jsonl', out, info)
+  run_dir = sam_results.store_run(workdir / 'metrics.jsonl', out, info, generalisation)
   for path in sam_results.plot_run(run_dir):
     print(f'plot: {path}')
 
@@ -77,6 +104,10 @@ def main(argv):
   unknown = sorted(set(_TASKS.value) - set(sam_results.TASK_METRICS))
   if unknown:
     sys.exit(f'--tasks: unknown {unknown}; expected some of {sorted(sam_results.TASK_METRICS)}')
+  longest = _LONGER_FACTOR.value * _CURRICULUM_MAX_LEVEL.value
+  if any(t.endswith('_curriculum') for t in _TASKS.value) and _CURRICULUM_ROWS.value < longest:
+    sys.exit(f'--curriculum_rows ({_CURRICULUM_ROWS.value}) must hold the longest test: '
+             f'--longer_factor x --curriculum_max_level = {longest} rows')
   if not _REGENERATE_ONLY.value:
     sweep.run_plan(
         [(sam_results.run_name(model, task, seed), functools.partial(_train, model, task, seed,

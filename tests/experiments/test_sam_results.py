@@ -66,3 +66,45 @@ def test_script_trains_stores_and_regenerates(tmp_path):
   assert run.info.examples == 64 and run.records[-1]['examples'] >= 64
   assert (tmp_path / 'out' / 'README.md').read_text().count('| copy | sam |') == 2
   assert list((tmp_path / 'out' / 'runs' / 'sam-copy-seed0').glob('*.png'))
+
+
+def test_a_curriculum_runs_longer_test_is_stored_and_tabled(tmp_path):
+  metrics = tmp_path / 'metrics.jsonl'
+  metrics.write_text(''.join(json.dumps(r) + '\n' for r in _records([3, 1, 0.5])))
+  info = INFO._replace(task='copy_curriculum')
+  generalisation = {'level': 64, 'max_level': 128, 'factor': 10, 'num_rows': 2048,
+                    'task': 'copy', 'num_batches': 4,
+                    'at_level': {'bit_errors_per_sequence': 0.5, 'length': 64},
+                    'longer': {'bit_errors_per_sequence': 160.0, 'length': 640}}
+  sam_results.store_run(metrics, tmp_path / 'out', info, generalisation)
+  sam_results.store_run(metrics, tmp_path / 'out', INFO)   # a plain run: no such section row
+  readme = sam_results.regenerate(tmp_path / 'out')
+  assert ('| copy_curriculum | sam | 0 | 2,048 | 64 (cap 128) | 0.50 | 640 | 160.00 | 0.250 |'
+          in readme)
+  assert readme.count('| copy') == 2 + 2 + 1   # settings, runs, one curriculum row
+  summary = json.loads((tmp_path / 'out' / results_store.SUMMARY_FILENAME).read_text())
+  assert [s.get('generalisation') for s in summary] == [None, generalisation]
+
+
+@pytest.mark.slow  # trains a smoke curriculum run and evaluates it twice (about 40 s)
+def test_script_tests_a_curriculum_run_on_longer_episodes(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, 'scripts/reproduce_sam.py', '--models=sam', '--tasks=copy_curriculum',
+       '--seeds=0', '--examples=64', '--variants=smoke', '--curriculum_rows=16',
+       '--curriculum_max_level=4', '--longer_factor=3', f'--runs={tmp_path}/runs',
+       f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  run = sam_results.load_run(tmp_path / 'out' / 'runs' / 'sam-copy_curriculum-seed0')
+  g = run.generalisation
+  assert g['num_rows'] == 16 and g['max_level'] == 4 and 1 <= g['level'] <= 4
+  assert g['longer']['length'] == 3 * g['level'] and g['at_level']['length'] == g['level']
+  assert g['longer']['bit_errors_per_sequence'] >= 0
+
+
+def test_script_refuses_a_memory_too_small_for_the_longer_test(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, 'scripts/reproduce_sam.py', '--tasks=copy_curriculum',
+       '--curriculum_rows=100', '--curriculum_max_level=64', f'--runs={tmp_path}/runs',
+       f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
+  assert proc.returncode != 0
+  assert '--curriculum_rows (100) must hold the longest test' in proc.stderr
