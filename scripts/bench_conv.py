@@ -2,13 +2,16 @@ r"""Times an IMPALA torso's update with the standard and the matmul convolution.
 
   python scripts/bench_conv.py                        # batch 640 (= T 20 x B 32) for both nets
   python scripts/bench_conv.py --deep_batch=128 --repeats=3
+  python scripts/bench_conv.py --batch=32 --deep_batch=32   # small batches: what auto picks
   RECURRAX_TCMALLOC=0 python scripts/bench_conv.py    # with glibc's malloc instead
 
 Prints one JSON object: for the shallow net (8x8/4 and 4x4/2 convolutions) and the deep net
 (three sections of 3x3 convolutions, a 3x3/2 max-pool and two residual blocks), the median
 time of one jitted gradient of a loss w.r.t. the parameters from uint8 84x84x4 frames, per
-implementation; the useful GFLOP/s (forward, kernel gradients, and input gradients of all
-but the first layer); ``speedup`` = standard time / matmul time; and, from the same process,
+implementation ('auto': what it resolves to at that batch: below MATMUL_MIN_BATCH the deep
+net's convolutions and pools are XLA's own); the useful GFLOP/s (forward,
+kernel gradients, and input gradients of all but the first layer); ``speedup`` = standard
+time / matmul time, ``auto_speedup`` = standard time / auto time; and, from the same process,
 the GFLOP/s of a 2048x2048 float32 matrix multiply as the machine's yardstick. Both
 implementations are timed in alternation, so load from other processes hits both alike;
 compare numbers only within one output. Like the training scripts, it preloads tcmalloc
@@ -43,7 +46,7 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per implementation.')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed calls per implementation first.')
 
 FRAME_SHAPE = (84, 84, 4)
-IMPLEMENTATIONS = ('standard', 'matmul')
+IMPLEMENTATIONS = ('standard', 'matmul', 'auto')
 
 
 class ShallowTorso(nn.Module):
@@ -145,6 +148,7 @@ def bench_torso(torso_cls, batch: int, repeats: int, warmup: int) -> dict:
     record[f'{impl}_ms'] = round(seconds[impl] * 1e3, 1)
     record[f'{impl}_gflops'] = round(flops / seconds[impl] / 1e9, 1)
   record['speedup'] = round(seconds['standard'] / seconds['matmul'], 2)
+  record['auto_speedup'] = round(seconds['standard'] / seconds['auto'], 2)
   return record
 
 
