@@ -60,6 +60,15 @@ def test_consistency_that_does_not_help_is_reported():
   assert claim.holds is False and '0: 0.2000, 1: 0.2100' in claim.evidence
 
 
+def test_consistency_is_compared_at_the_depth_of_its_runs_only():
+  # rgl without consistency updates at K=2 (0.01) and K=32 (0.5) must not stand in for K=16.
+  rows = [_row('rgl', 2, 0, 0.01), _row('rgl', 16, 0, 0.1), _row('rgl', 32, 0, 0.5),
+          _row('rgl', 16, 0, 0.09, consistency=1), _row('rgl', 16, 0, 0.08, consistency=9)]
+  (claim,) = [c for c in results.claims(results.settings(rows)) if 'consistency' in c.statement]
+  assert claim.statement.startswith('K=16: ')
+  assert claim.holds and claim.evidence == '0: 0.1000, 1: 0.0900, 9: 0.0800'
+
+
 def test_the_plan_runs_whole_seeds_and_every_comparison():
   planned = results.plan(['maze'], [2, 16], [0, 1], consistency=(0, 1, 9))
   assert [p.seed for p in planned] == sorted(p.seed for p in planned)
