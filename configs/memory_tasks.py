@@ -12,7 +12,8 @@ Variants (``--config=configs/memory_tasks.py:VARIANTS``, comma-separated, in ord
   lstm_copy (default)  an LSTM (256) on copy. A test trains a small LSTM on lengths 1-3 to
                        under half the chance cost in 500 updates.
   curriculum           after a task: its lengths under the SAM paper's exponential
-                       curriculum (envs/curriculum.py), level 1 doubling up to 64.
+                       curriculum (envs/curriculum.py), level 1 doubling up to 64; the
+                       steps after each batch's longest sequence are skipped.
   smoke                a few updates of a tiny run (tests).
 
 The memory cores use the SAM paper's set-up: an LSTM controller of 100 units, words of
@@ -48,6 +49,9 @@ def _base() -> ml_collections.ConfigDict:
   config.model.memory = common.memory_config()
   # bits (sigmoid per target bit) | classes (softmax over one-hot targets: one-shot)
   config.model.output = 'bits'
+  # Steps per chunk skipped after a batch's last scored step (0: run every step); the
+  # curriculum sets it, since its batches are padded to the cap (memory/sequence_model.py).
+  config.model.skip_chunk = 0
 
   config.optimizer = common.adam_config(learning_rate=1e-4, max_grad_norm=10.0)
   config.runtime = common.supervised_runtime(updates_per_call=20, num_eval_batches=8)
@@ -97,6 +101,7 @@ def _curriculum(config):
   kwargs = dict(_CURRICULA[config.data.name], batch_size=config.data.kwargs.batch_size)
   config.data.name += '_curriculum'
   config.data.kwargs = ml_collections.ConfigDict(kwargs)
+  config.model.skip_chunk = 16
   return config
 
 

@@ -87,7 +87,9 @@ def unroll(cell_fn: CellFn,
            reset_fn: Callable[[PyTree, jax.Array], PyTree] | None = None,
            remat: bool = False,
            remat_policy: Callable | None = None,
-           chunk_size: int | None = None) -> UnrollOutput:
+           chunk_size: int | None = None,
+           active_steps: jax.Array | None = None,
+           skip_chunk: int = 16) -> UnrollOutput:
   """Unrolls ``cell_fn`` over time, resetting the state where an episode starts.
 
   Before step ``t`` the state of every batch row with ``first[t]`` set is replaced by
@@ -110,6 +112,16 @@ def unroll(cell_fn: CellFn,
     remat_policy: a ``jax.checkpoint_policies`` policy for what to save when ``remat``.
     chunk_size: truncated backprop through time: gradients do not flow through the
       state between chunks of this many steps. ``T`` must be a multiple of it.
+    active_steps: an int32 scalar, possibly traced: only the first ``active_steps`` steps
+      are needed (a batch padded to a static ``T``, as under a curriculum). The steps run
+      in chunks of ``skip_chunk`` under ``lax.cond``, and a chunk that starts at or after
+      ``active_steps`` is skipped, forward and backward: its outputs are zeros and the
+      state passes through. The first ``T mod skip_chunk`` steps always run, so only whole
+      chunks are skipped and the steps of a chunk that starts before ``active_steps`` all
+      run: outputs before ``active_steps`` equal the full unroll's, and ``final_state`` is
+      the state after the last chunk run (the full unroll's when ``active_steps >= T``).
+      Under ``vmap`` the cond becomes a select and nothing is skipped.
+    skip_chunk: steps per skippable chunk, for ``active_steps``.
 
   Returns:
     ``UnrollOutput(outputs [T, B, ...], final_state)``.
@@ -131,6 +143,10 @@ def unroll(cell_fn: CellFn,
     step = jax.checkpoint(step, policy=remat_policy)
 
   num_steps = first.shape[0]
+  if active_steps is not None:
+    if chunk_size is not None:
+      raise ValueError('unroll: pass chunk_size (truncated backprop) or active_steps, not both')
+    return _unroll_active(step, initial_state, (inputs, first), active_steps, skip_chunk)
   if chunk_size is None or chunk_size >= num_steps:
     final_state, outputs = jax.lax.scan(step, initial_state, (inputs, first))
     return UnrollOutput(outputs, final_state)
@@ -150,3 +166,35 @@ def unroll(cell_fn: CellFn,
   final_state, outputs = jax.lax.scan(chunk, initial_state, chunked)
   merge = lambda y: y.reshape((num_steps,) + y.shape[2:])
   return UnrollOutput(jax.tree.map(merge, outputs), final_state)
+
+
+def _unroll_active(step, initial_state, xs, active_steps, skip_chunk: int) -> UnrollOutput:
+  """``unroll``'s scan with the chunks from ``active_steps`` on skipped (see ``unroll``)."""
+  if not isinstance(skip_chunk, int) or skip_chunk < 1:
+    raise ValueError(f'unroll: skip_chunk must be a positive integer, got {skip_chunk!r}')
+  num_steps = jax.tree.leaves(xs)[0].shape[0]
+  # The remainder goes first: step 0 is always active, so it never needs skipping.
+  head = num_steps % skip_chunk
+  num_chunks = num_steps // skip_chunk
+  if not num_chunks:   # shorter than a chunk: nothing to skip
+    final_state, outputs = jax.lax.scan(step, initial_state, xs)
+    return UnrollOutput(outputs, final_state)
+  state, head_outputs = jax.lax.scan(step, initial_state,
+                                     jax.tree.map(lambda x: x[:head], xs))
+  chunked = jax.tree.map(
+      lambda x: x[head:].reshape((num_chunks, skip_chunk) + x.shape[1:]), xs)
+  output_shapes = jax.eval_shape(lambda s, c: jax.lax.scan(step, s, c)[1], state,
+                                 jax.tree.map(lambda x: x[0], chunked))
+
+  def chunk(state, index_and_xs):
+    index, chunk_xs = index_and_xs
+
+    def skip(state):
+      return state, jax.tree.map(lambda o: jnp.zeros(o.shape, o.dtype), output_shapes)
+
+    return jax.lax.cond(head + index * skip_chunk < active_steps,
+                        lambda state: jax.lax.scan(step, state, chunk_xs), skip, state)
+
+  final_state, outputs = jax.lax.scan(chunk, state, (jnp.arange(num_chunks), chunked))
+  merge = lambda h, y: jnp.concatenate([h, y.reshape((num_chunks * skip_chunk,) + y.shape[2:])])
+  return UnrollOutput(jax.tree.map(merge, head_outputs, outputs), final_state)

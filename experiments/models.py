@@ -30,13 +30,16 @@ class ModelFamily(NamedTuple):
 def _make_sequence_model(example_batch, config) -> model_lib.Model:
   core = cores.make_core(config.core, controller_size=config.lstm_size,
                          **config.memory.to_dict())
-  return sequence_model.make_model(core, example_batch.targets.shape[-1], config.output)
+  return sequence_model.make_model(core, example_batch.targets.shape[-1], config.output,
+                                   skip_chunk=config.get('skip_chunk') or None)
 
 
 def _validate_sequence_model(config, prefix: str) -> None:
   config_lib.one_of(config, f'{prefix}.core', cores.NAMES)
   config_lib.positive_int(config, f'{prefix}.lstm_size')
   config_lib.one_of(config, f'{prefix}.output', sequence_model.OUTPUTS)
+  if 'skip_chunk' in config_lib.get_field(config, prefix):   # older configs lack it
+    config_lib.non_negative_int(config, f'{prefix}.skip_chunk')
   agents.validate_memory(config, f'{prefix}.memory')
 
 

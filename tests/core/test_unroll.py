@@ -98,3 +98,56 @@ def test_bad_shapes_and_chunk_size_raise_clear_errors():
     unroll_lib.unroll(cell, zeros, _inputs(), jnp.zeros((T + 1, B), bool))
   with pytest.raises(ValueError, match='chunk_size'):
     unroll_lib.unroll(cell, zeros, _inputs(), jnp.zeros((T, B), bool), chunk_size=4)
+
+
+@pytest.mark.parametrize('active, skip_chunk',
+                         [(50, 16), (64, 16), (20, 16), (1, 7), (49, 1), (10, 64)])
+def test_active_steps_equal_the_full_unroll_where_they_run(active, skip_chunk):
+  make_cell, params, zeros = _lstm()
+  num_steps = 50   # 50 = 2 + 3 x 16: a head of 2 steps, then 3 skippable chunks
+  xs = jax.random.normal(jax.random.PRNGKey(1), (num_steps, B, D))
+  first = jnp.zeros((num_steps, B), bool)
+  weights = jax.random.normal(jax.random.PRNGKey(2), (num_steps, B, H))
+  used = min(active, num_steps)
+
+  def loss(params, **kwargs):   # depends on the first ``active`` outputs only
+    out = unroll_lib.unroll(make_cell(params), zeros, xs, first, **kwargs).outputs
+    return jnp.sum(out[:used] * weights[:used]), out
+
+  (full_loss, full), full_grad = jax.value_and_grad(loss, has_aux=True)(params)
+  (skip_loss, skipped), skip_grad = jax.jit(jax.value_and_grad(
+      lambda p: loss(p, active_steps=jnp.int32(active), skip_chunk=skip_chunk),
+      has_aux=True))(params)
+  np.testing.assert_allclose(skip_loss, full_loss, rtol=1e-5)
+  np.testing.assert_allclose(skipped[:used], full[:used], atol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), skip_grad, full_grad)
+  head = num_steps % skip_chunk
+  run_until = num_steps if active >= num_steps else (
+      head + -(-max(active - head, 0) // skip_chunk) * skip_chunk)
+  np.testing.assert_allclose(skipped[:run_until], full[:run_until], atol=1e-6)
+  assert not np.any(np.asarray(skipped[run_until:]))    # skipped chunks: zeros
+
+
+def test_skipped_chunks_are_not_computed_forward_or_backward():
+  # Inputs from step 34 on are NaN: computing any of them would poison the final state
+  # and the gradients. With 20 active steps of 50 the chunk 34-49 must be skipped.
+  make_cell, params, zeros = _lstm()
+  xs = jax.random.normal(jax.random.PRNGKey(1), (50, B, D)).at[34:].set(jnp.nan)
+  first = jnp.zeros((50, B), bool)
+
+  def loss(params):
+    result = unroll_lib.unroll(make_cell(params), zeros, xs, first, active_steps=20)
+    return jnp.sum(result.outputs) + sum(jnp.sum(s) for s in result.final_state)
+
+  value, grads = jax.jit(jax.value_and_grad(loss))(params)
+  assert np.isfinite(value)
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+def test_active_steps_rejects_truncation_and_bad_chunks():
+  make_cell, params, zeros = _lstm()
+  first = jnp.zeros((T, B), bool)
+  with pytest.raises(ValueError, match='chunk_size .* or active_steps, not both'):
+    unroll_lib.unroll(make_cell(params), zeros, _inputs(), first, chunk_size=2, active_steps=3)
+  with pytest.raises(ValueError, match='skip_chunk must be a positive integer'):
+    unroll_lib.unroll(make_cell(params), zeros, _inputs(), first, active_steps=3, skip_chunk=0)

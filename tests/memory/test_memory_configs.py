@@ -41,3 +41,13 @@ def test_bad_memory_fields_are_named(field, value, message):
   with pytest.raises(config_lib.ConfigError, match=f'model.memory.{field}: expected {message}'):
     experiment.validate(config)
 
+
+
+def test_the_curriculum_skips_padded_steps_and_bad_chunks_are_named():
+  assert memory_tasks.get_config('sam_copy').model.skip_chunk == 0
+  config = memory_tasks.get_config('sam_copy,curriculum')
+  assert config.model.skip_chunk == 16
+  config.model.skip_chunk = -1
+  with pytest.raises(config_lib.ConfigError,
+                     match='model.skip_chunk: expected a non-negative integer'):
+    experiment.validate(config)

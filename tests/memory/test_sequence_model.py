@@ -8,6 +8,7 @@ import pytest
 
 from core.nn import lstm
 from envs import copy_task
+from memory import cores
 from memory import sequence_model
 
 
@@ -50,3 +51,24 @@ def test_bits_output_counts_wrong_bits():
 def test_unknown_output_is_named():
   with pytest.raises(ValueError, match='output: expected one of'):
     sequence_model.make_model(lstm.lstm_core(4), 3, 'softmax')
+
+
+@pytest.mark.parametrize('core_name', ['lstm', 'sam'])
+def test_skipping_the_unscored_tail_changes_neither_loss_nor_gradients(core_name):
+  # Lengths 3 and 5 padded to a curriculum cap of 20: T = 41, scored steps end at 10.
+  batch = copy_task.sample_with_lengths(jax.random.PRNGKey(0), jnp.array([3, 5]), bits=3,
+                                        max_length=20)
+  core = cores.make_core(core_name, controller_size=8, num_rows=12, word_size=4,
+                         num_reads=2, k=2)
+  full = sequence_model.make_model(core, 3, 'bits', skip_chunk=None)
+  skipping = sequence_model.make_model(core, 3, 'bits', skip_chunk=4)
+  params = full.init(jax.random.PRNGKey(1), batch)
+  grad = lambda model: jax.jit(jax.grad(model.loss, has_aux=True))(params, batch, None)
+  (full_grads, full_metrics), (skip_grads, skip_metrics) = grad(full), grad(skipping)
+  for name in full_metrics:
+    np.testing.assert_allclose(skip_metrics[name], full_metrics[name], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               skip_grads, full_grads)
+  # And the skipping model's jaxpr holds the cond that skips.
+  jaxpr = jax.make_jaxpr(lambda p: skipping.loss(p, batch, None))(params)
+  assert 'cond' in str(jaxpr)
