@@ -169,6 +169,57 @@ def settings(rows: Sequence[Row]) -> list[Setting]:
   return out
 
 
+DENSE = ('ntm', 'dnc')   # the dense models the paper's claim compares SAM with
+MIN_SEEDS = 3           # seeds per model before a comparison is called
+
+
+class Claim(NamedTuple):
+  task: str
+  statement: str
+  holds: bool | None      # None: too few seeds to tell
+  evidence: str
+
+
+def _lower_or_equal(a: float | None, b: float | None) -> bool:
+  """``a <= b`` with None as never reached (above every number; not below another None)."""
+  if a is None:
+    return b is None
+  return b is None or a <= b
+
+
+def claims(all_settings: Sequence[Setting]) -> list[Claim]:
+  """The paper's claim per task, on the medians: SAM reaches the threshold in as few
+  examples as each dense model or fewer (one-shot: its final error is lower). Called only
+  when both ran at least ``MIN_SEEDS`` seeds."""
+  out = []
+  by_task: dict[str, dict[str, Setting]] = {}
+  for setting in all_settings:
+    by_task.setdefault(setting.task, {})[setting.model] = setting
+  for task, models in sorted(by_task.items()):
+    sam = models.get('sam')
+    if sam is None or task.endswith('_curriculum'):
+      continue
+    for dense in DENSE:
+      other = models.get(dense)
+      if other is None:
+        continue
+      enough = min(len(sam.seeds), len(other.seeds)) >= MIN_SEEDS
+      if task == 'oneshot':
+        ours, theirs = results_store.censored_median(sam.finals), results_store.censored_median(
+            other.finals)
+        statement = f'{task}: SAM\'s final error is below {dense}\'s'
+        holds = ours is not None and theirs is not None and ours < theirs
+        evidence = f'sam {_number(ours, ".3f")}, {dense} {_number(theirs, ".3f")}'
+      else:
+        ours, theirs = sam.median_to_target, other.median_to_target
+        statement = f'{task}: SAM reaches the threshold as fast as {dense} or faster'
+        holds = _lower_or_equal(ours, theirs)
+        evidence = f'sam {_count(ours)}, {dense} {_count(theirs)} (median examples)'
+      evidence += f'; seeds: sam {len(sam.seeds)}, {dense} {len(other.seeds)}'
+      out.append(Claim(task, statement, holds if enough else None, evidence))
+  return out
+
+
 def _number(value, fmt='.2f') -> str:
   return results_store.number(value, fmt)
 
@@ -190,6 +241,16 @@ def _generalisation_lines(rows: Sequence[Row]) -> list[list[str]]:
                   _number(g['longer'].get(r.info.metric, float('nan'))
                           / g['longer']['length'], '.3f')])
   return lines
+
+
+def _claims_section(rows: Sequence[Row]) -> str:
+  found = claims(settings(rows))
+  if not found:
+    return ('No task has runs of SAM and of a dense model (NTM, DNC) yet: nothing to '
+            'compare.')
+  verdict = {True: 'yes', False: 'no', None: f'not called (< {MIN_SEEDS} seeds each)'}
+  return _table(['statement', 'holds', 'medians'],
+                [[c.statement, verdict[c.holds], c.evidence] for c in found])
 
 
 def render_readme(rows: Sequence[Row]) -> str:
@@ -229,6 +290,10 @@ def render_readme(rows: Sequence[Row]) -> str:
       'more never did) and every seed\'s final value.',
       '',
       f'The paper\'s claim: {PAPER_CLAIM}',
+      '',
+      '## The paper\'s claim, checked',
+      '',
+      _claims_section(rows),
       '',
       '## Per model and task',
       '',

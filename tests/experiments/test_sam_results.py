@@ -108,3 +108,32 @@ def test_script_refuses_a_memory_too_small_for_the_longer_test(tmp_path):
        f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
   assert proc.returncode != 0
   assert '--curriculum_rows (100) must hold the longest test' in proc.stderr
+
+
+def _setting(model, task, to_targets, finals=None):
+  seeds = tuple(range(len(to_targets)))
+  return sam_results.Setting(model, task, seeds, sum(t is not None for t in to_targets),
+                             results_store.censored_median(list(to_targets)),
+                             tuple(finals or [0.0] * len(seeds)))
+
+
+def test_the_claim_is_called_on_medians_of_enough_seeds_only():
+  found = sam_results.claims([
+      _setting('sam', 'copy', [100, 150, 120]), _setting('ntm', 'copy', [200, 90, 300]),
+      _setting('dnc', 'copy', [50]),
+      _setting('sam', 'recall', [None, None, 500]), _setting('ntm', 'recall', [400, 600, 800]),
+      _setting('sam', 'oneshot', [None] * 3, finals=[0.1, 0.2, 0.15]),
+      _setting('dnc', 'oneshot', [None] * 3, finals=[0.4, 0.1, 0.5])])
+  assert [(c.task, c.holds) for c in found] == [
+      ('copy', True),      # 120 against 200
+      ('copy', None),      # the DNC ran one seed
+      ('oneshot', True),   # error 0.15 against 0.4
+      ('recall', False)]   # SAM's median never reached; the NTM's 600
+  assert 'seeds: sam 3, dnc 1' in found[1].evidence
+
+
+def test_no_comparison_is_said_so(tmp_path):
+  metrics = tmp_path / 'metrics.jsonl'
+  metrics.write_text(''.join(json.dumps(r) + '\n' for r in _records([3, 1, 0.5])))
+  sam_results.store_run(metrics, tmp_path / 'out', INFO)
+  assert 'nothing to compare' in sam_results.regenerate(tmp_path / 'out')
