@@ -135,21 +135,35 @@ def marginal_step_time(long: Program, long_steps: int, short: Program, short_ste
 
 
 def lsh_recall(num_rows: int, *, word_size: int = 32, k: int = 4, num_queries: int = 256,
-               noise: float = 0.3, seed: int = 0) -> dict:
+               noise: float = 0.3, seed: int = 0,
+               other_probes: tuple[int, ...] = (1, 2, 4)) -> dict:
   """How well the default LSH index (``memory/index.py``) finds rows, on a memory of
   ``num_rows`` random Gaussian rows, every row inserted: keys are rows plus Gaussian
   noise of std ``noise`` (each coordinate). ``recall_at_1``: the fraction of keys whose
   best row is the exact best row; ``recall_at_k``: the fraction of the exact top-k rows
-  found among the index's k."""
+  found among the index's k. ``by_probes``: both figures, and the candidates scored per
+  key, for the default and ``other_probes`` buckets probed per table (the tables are the
+  same: only the query differs)."""
   memory_key, pick_key, noise_key = jax.random.split(jax.random.PRNGKey(seed), 3)
   memory = jax.random.normal(memory_key, (num_rows, word_size))
   index = index_lib.lsh(num_rows=num_rows, word_size=word_size)
   state = jax.jit(index.insert)(index.init(), memory, jnp.arange(num_rows))
   rows = jax.random.randint(pick_key, (num_queries,), 0, num_rows)
   keys = memory[rows] + noise * jax.random.normal(noise_key, (num_queries, word_size))
-  found = jax.jit(index.query, static_argnums=3)(state, memory, keys, k)
   exact = addressing.exact_top_k(memory, keys, k)
-  return {'recall_at_1': float(index_lib.recall(found[:, :1], exact[:, :1])),
-          'recall_at_k': float(index_lib.recall(found, exact)),
+  bits, bucket_size = index_lib.lsh_sizes(num_rows)
+  by_probes = {}
+  for probes in sorted({index_lib.DEFAULT_PROBES, *other_probes}):
+    if probes > bits + 1:
+      continue
+    probed = index_lib.lsh(num_rows=num_rows, word_size=word_size, probes=probes)
+    found = jax.jit(probed.query, static_argnums=3)(state, memory, keys, k)
+    by_probes[str(probes)] = {
+        'recall_at_1': float(index_lib.recall(found[:, :1], exact[:, :1])),
+        'recall_at_k': float(index_lib.recall(found, exact)),
+        'candidates': state.table.shape[0] * probes * bucket_size,
+        'source_row_first': float(np.mean(np.asarray(found[:, 0]) == np.asarray(rows)))}
+  default = by_probes[str(index_lib.DEFAULT_PROBES)]
+  return {'recall_at_1': default['recall_at_1'], 'recall_at_k': default['recall_at_k'],
           'k': k, 'queries': num_queries, 'noise': noise,
-          'source_row_first': float(np.mean(np.asarray(found[:, 0]) == np.asarray(rows)))}
+          'source_row_first': default['source_row_first'], 'by_probes': by_probes}

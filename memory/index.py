@@ -67,6 +67,11 @@ class LSHState(NamedTuple):
   cursor: jax.Array  # [L, 2**bits] int32: where each bucket's next entry goes (mod size)
 
 
+# Buckets probed per table. Each probe adds a bucket of candidates to score and some
+# recall; scripts/bench_memory.py records the trade-off (``lsh_recall``'s ``by_probes``).
+DEFAULT_PROBES = 3
+
+
 def lsh_sizes(num_rows: int) -> tuple[int, int]:
   """Default ``(bits, bucket_size)`` for N rows: about N^⅔ buckets of 2 N^⅓ entries."""
   bits = max(1, math.ceil(2 * math.log2(max(num_rows, 2)) / 3))
@@ -74,11 +79,14 @@ def lsh_sizes(num_rows: int) -> tuple[int, int]:
 
 
 def lsh(*, num_rows: int, word_size: int, num_tables: int = 8, bits: int | None = None,
-        bucket_size: int | None = None, probes: int = 3, seed: int = 0) -> Index:
-  """SimHash tables over ``[num_rows, word_size]`` memories (see the module docstring)."""
+        bucket_size: int | None = None, probes: int | None = None, seed: int = 0) -> Index:
+  """SimHash tables over ``[num_rows, word_size]`` memories (see the module docstring);
+  ``probes`` defaults to ``DEFAULT_PROBES``, or ``bits + 1`` where that is fewer."""
   default_bits, default_size = lsh_sizes(num_rows)
   bits = default_bits if bits is None else bits
   bucket_size = default_size if bucket_size is None else bucket_size
+  if probes is None and isinstance(bits, int):
+    probes = min(DEFAULT_PROBES, bits + 1)
   for name, value in (('num_tables', num_tables), ('bits', bits),
                       ('bucket_size', bucket_size), ('probes', probes)):
     if not isinstance(value, int) or value < 1:
