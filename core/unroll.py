@@ -120,8 +120,9 @@ def unroll(cell_fn: CellFn,
       chunks are skipped and the steps of a chunk that starts before ``active_steps`` all
       run: outputs before ``active_steps`` equal the full unroll's, and ``final_state`` is
       the state after the last chunk run (the full unroll's when ``active_steps >= T``).
-      Under ``vmap`` the cond becomes a select and nothing is skipped.
-    skip_chunk: steps per skippable chunk, for ``active_steps``.
+      If ``active_steps`` itself is batched under ``vmap``, the cond becomes a select and
+      nothing is skipped.
+    skip_chunk: steps per skippable chunk; used only with ``active_steps``.
 
   Returns:
     ``UnrollOutput(outputs [T, B, ...], final_state)``.
@@ -170,7 +171,7 @@ def unroll(cell_fn: CellFn,
 
 def _unroll_active(step, initial_state, xs, active_steps, skip_chunk: int) -> UnrollOutput:
   """``unroll``'s scan with the chunks from ``active_steps`` on skipped (see ``unroll``)."""
-  if not isinstance(skip_chunk, int) or skip_chunk < 1:
+  if not isinstance(skip_chunk, int) or isinstance(skip_chunk, bool) or skip_chunk < 1:
     raise ValueError(f'unroll: skip_chunk must be a positive integer, got {skip_chunk!r}')
   num_steps = jax.tree.leaves(xs)[0].shape[0]
   # The remainder goes first: step 0 is always active, so it never needs skipping.

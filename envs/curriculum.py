@@ -19,7 +19,8 @@ logging ``state.error``) and never resets. The defaults (threshold 1 wrong bit p
 
 Everything is jittable with static shapes: ``max_level`` fixes the task's padded length
 ``T`` and only the drawn lengths depend on ``h``, so a batch costs as much at ``h = 1``
-as at ``max_level``. The state is a pytree of arrays, so a checkpoint resumes the level.
+as at ``max_level`` unless the model skips the steps after the last scored one (the
+sequence model's ``skip_chunk``, which the ``curriculum`` config variant sets). The state is a pytree of arrays, so a checkpoint resumes the level.
 
 The tasks' curriculum versions (``make_copy``, ``make_associative_recall``,
 ``make_priority_sort``) are registered as ``'<task>_curriculum'`` in

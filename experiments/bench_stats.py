@@ -3,7 +3,9 @@ reported with its spread; ratios are taken within a repeat, then summarised."""
 
 import json
 import pathlib
+import time
 
+import jax
 import numpy as np
 
 
@@ -26,3 +28,16 @@ def print_and_write(report: dict, path) -> None:
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(text + '\n')
+
+
+def seconds_per_call(fn, *args, min_seconds: float = 1.0) -> float:
+  """Mean seconds of ``fn(*args)`` (results blocked on) over calls filling at least
+  ``min_seconds``, after one untimed call (compilation, warm-up)."""
+  jax.block_until_ready(fn(*args))
+  calls, start = 0, time.perf_counter()
+  while True:
+    jax.block_until_ready(fn(*args))
+    calls += 1
+    elapsed = time.perf_counter() - start
+    if elapsed >= min_seconds:
+      return elapsed / calls

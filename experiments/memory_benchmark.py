@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from core import recurrent
+from experiments import bench_stats
 from memory import addressing
 from memory import cores
 from memory import index as index_lib
@@ -101,14 +102,8 @@ def call_seconds(program: Program) -> float:
 def step_time(program: Program, num_steps: int, *, min_seconds: float = 1.0) -> float:
   """Seconds per unrolled step of one forward+backward call (compiled beforehand),
   averaged over calls filling at least ``min_seconds``."""
-  jax.block_until_ready(program.grad(program.params))  # compile and warm up
-  calls, start = 0, time.perf_counter()
-  while True:
-    jax.block_until_ready(program.grad(program.params))
-    calls += 1
-    elapsed = time.perf_counter() - start
-    if elapsed >= min_seconds:
-      return elapsed / calls / num_steps
+  return bench_stats.seconds_per_call(program.grad, program.params,
+                                      min_seconds=min_seconds) / num_steps
 
 
 def call_time(program: Program, *, min_seconds: float = 1.0) -> float:
@@ -153,7 +148,8 @@ def lsh_recall(num_rows: int, *, word_size: int = 32, k: int = 4, num_queries: i
   exact = addressing.exact_top_k(memory, keys, k)
   bits, bucket_size = index_lib.lsh_sizes(num_rows)
   by_probes = {}
-  for probes in sorted({index_lib.DEFAULT_PROBES, *other_probes}):
+  default_probes = index_lib.default_probes(bits)
+  for probes in sorted({default_probes, *other_probes}):
     if probes > bits + 1:
       continue
     probed = index_lib.lsh(num_rows=num_rows, word_size=word_size, probes=probes)
@@ -163,7 +159,7 @@ def lsh_recall(num_rows: int, *, word_size: int = 32, k: int = 4, num_queries: i
         'recall_at_k': float(index_lib.recall(found, exact)),
         'candidates': state.table.shape[0] * probes * bucket_size,
         'source_row_first': float(np.mean(np.asarray(found[:, 0]) == np.asarray(rows)))}
-  default = by_probes[str(index_lib.DEFAULT_PROBES)]
+  default = by_probes[str(default_probes)]
   return {'recall_at_1': default['recall_at_1'], 'recall_at_k': default['recall_at_k'],
           'k': k, 'queries': num_queries, 'noise': noise,
           'source_row_first': default['source_row_first'], 'by_probes': by_probes}

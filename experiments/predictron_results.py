@@ -229,16 +229,16 @@ def claims(all_settings: Sequence[Setting]) -> list[Claim]:
             scale, f'K={depth}: {BEST} beats every baseline run ({len(baselines)})',
             len(beaten) == len(baselines),
             ', '.join(f'{m} {v:.4f}' for m, v in sorted(baselines.items()))))
-    # The consistency runs are at one depth (the deepest); compare them with the run
-    # without consistency updates at that depth only.
-    depths = {s.depth for s in group if s.model == BEST and s.consistency}
-    consistency = {s.consistency: s.median for s in group
-                   if s.model == BEST and s.depth in depths and s.median is not None}
-    if len(depths) == 1 and len(consistency) >= 2:
+    # Consistency runs are compared with the run without them at the same depth only.
+    for depth in sorted({s.depth for s in group if s.model == BEST and s.consistency}):
+      consistency = {s.consistency: s.median for s in group
+                     if s.model == BEST and s.depth == depth and s.median is not None}
+      if len(consistency) < 2:
+        continue
       counts = sorted(consistency)
       values = [consistency[c] for c in counts]
       out.append(Claim(
-          scale, f'K={depths.pop()}: {BEST}\'s error falls with each step up in consistency '
+          scale, f'K={depth}: {BEST}\'s error falls with each step up in consistency '
           f'updates ({", ".join(map(str, counts))})',
           all(b < a for a, b in zip(values, values[1:])),
           ', '.join(f'{c}: {consistency[c]:.4f}' for c in counts)))

@@ -78,13 +78,22 @@ def store_metrics(metrics_path: str | os.PathLike, run_dir: str | os.PathLike) -
   return path
 
 
+def write_text_atomically(path: str | os.PathLike, text: str) -> pathlib.Path:
+  """Writes ``text`` through a temporary file and a rename, so that a reader (a sweep's
+  sibling process regenerating the tables) never sees half of it."""
+  path = pathlib.Path(path)
+  tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')
+  tmp.write_text(text, encoding='utf-8')
+  os.replace(tmp, path)
+  return path
+
+
 def write_run_info(run_dir: str | os.PathLike, info: Mapping[str, Any]) -> pathlib.Path:
   """Writes ``run_dir/run.json`` (indented, one trailing newline: stable diffs)."""
   run_dir = pathlib.Path(run_dir)
   run_dir.mkdir(parents=True, exist_ok=True)
-  path = run_dir / RUN_INFO_FILENAME
-  path.write_text(json.dumps(dict(info), indent=2) + '\n', encoding='utf-8')
-  return path
+  return write_text_atomically(run_dir / RUN_INFO_FILENAME,
+                               json.dumps(dict(info), indent=2) + '\n')
 
 
 def read_run_info(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -130,8 +139,8 @@ def write_outputs(results_dir: str | os.PathLike, readme: str, summary_json: str
   """Writes the generated README.md and summary.json of ``results_dir``."""
   results_dir = pathlib.Path(results_dir)
   results_dir.mkdir(parents=True, exist_ok=True)
-  (results_dir / README_FILENAME).write_text(readme, encoding='utf-8')
-  (results_dir / SUMMARY_FILENAME).write_text(summary_json, encoding='utf-8')
+  write_text_atomically(results_dir / README_FILENAME, readme)
+  write_text_atomically(results_dir / SUMMARY_FILENAME, summary_json)
 
 
 # --- Figures of records ---------------------------------------------------------------------

@@ -24,6 +24,18 @@ _FIXED_LENGTH = {
 _SHARED = ('batch_size', 'bits', 'item_length')
 
 
+def rows_needed(data_name: str, kwargs, length: int) -> int:
+  """The words a ``data_name`` curriculum episode of ``length`` presents (a copy's vectors;
+  a recall's items times their vectors and delimiter): a memory with fewer rows cannot
+  keep a word per presented step, so the longer test would test the memory's size."""
+  if data_name == 'copy_curriculum':
+    return length
+  if data_name == 'associative_recall_curriculum':
+    return length * (kwargs['item_length'] + 1)
+  raise ValueError(f'data {data_name!r} has no longer-sequence test; expected one of '
+                   f'{sorted(_FIXED_LENGTH)}')
+
+
 def supported(data_name: str) -> bool:
   return data_name in _FIXED_LENGTH
 

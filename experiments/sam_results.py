@@ -124,8 +124,8 @@ def store_run(metrics_path: str | os.PathLike, results_dir: str | os.PathLike,
   run_dir = results_store.run_dir_of(results_dir, run_name(info.model, info.task, info.seed))
   results_store.store_metrics(metrics_path, run_dir)
   if generalisation is not None:
-    (run_dir / GENERALISATION_FILENAME).write_text(
-        json.dumps(generalisation, indent=2, sort_keys=True), encoding='utf-8')
+    results_store.write_text_atomically(run_dir / GENERALISATION_FILENAME,
+                                        json.dumps(generalisation, indent=2, sort_keys=True))
   results_store.write_run_info(run_dir, info._asdict())
   return run_dir
 
@@ -180,10 +180,11 @@ class Claim(NamedTuple):
   evidence: str
 
 
-def _lower_or_equal(a: float | None, b: float | None) -> bool:
-  """``a <= b`` with None as never reached (above every number; not below another None)."""
+def _lower_or_equal(a: float | None, b: float | None) -> bool | None:
+  """``a <= b`` with None as never reached (above every number); None when neither was
+  reached (nothing to compare)."""
   if a is None:
-    return b is None
+    return None if b is None else False
   return b is None or a <= b
 
 
@@ -208,7 +209,7 @@ def claims(all_settings: Sequence[Setting]) -> list[Claim]:
         ours, theirs = results_store.censored_median(sam.finals), results_store.censored_median(
             other.finals)
         statement = f'{task}: SAM\'s final error is below {dense}\'s'
-        holds = ours is not None and theirs is not None and ours < theirs
+        holds = None if ours is None or theirs is None else ours < theirs
         evidence = f'sam {_number(ours, ".3f")}, {dense} {_number(theirs, ".3f")}'
       else:
         ours, theirs = sam.median_to_target, other.median_to_target
@@ -248,9 +249,12 @@ def _claims_section(rows: Sequence[Row]) -> str:
   if not found:
     return ('No task has runs of SAM and of a dense model (NTM, DNC) yet: nothing to '
             'compare.')
-  verdict = {True: 'yes', False: 'no', None: f'not called (< {MIN_SEEDS} seeds each)'}
-  return _table(['statement', 'holds', 'medians'],
-                [[c.statement, verdict[c.holds], c.evidence] for c in found])
+  verdict = {True: 'yes', False: 'no', None: 'not called'}
+  return '\n'.join([
+      f'"not called": fewer than {MIN_SEEDS} seeds of either model, or neither median reached '
+      'the threshold.', '',
+      _table(['statement', 'holds', 'medians'],
+             [[c.statement, verdict[c.holds], c.evidence] for c in found])])
 
 
 def render_readme(rows: Sequence[Row]) -> str:

@@ -5,11 +5,13 @@ its folder under ``<out>/runs/``) and a function that trains it and stores its m
 With ``skip_existing`` a run whose results are stored already (``run.json``, committed by
 an earlier session whose workdirs are gone) is skipped. Every run is claimed while it
 trains (``workdir.claim``), so the same command started once per core spreads a sweep
-over the cores: each process skips the runs another one holds.
+over the cores: each process skips the runs another one holds, and those another one
+stored after this sweep began (without ``skip_existing`` too).
 """
 
 import os
 import pathlib
+import time
 from typing import Callable, Iterable
 
 from experiments import results_store
@@ -25,17 +27,25 @@ def run_plan(plan: Iterable[tuple[str, Callable[[], None]]], *,
   ``after_each`` runs after each trained run (e.g. regenerating the tables, so that a
   sweep cut short still leaves current ones).
   """
+  started = time.time()
+
+  def done(stored: pathlib.Path) -> bool:
+    # Stored by an earlier session (with skip_existing), or by a sibling process of this
+    # sweep since it started: the same command on another core must not train it again.
+    return stored.exists() and (skip_existing or stored.stat().st_mtime >= started)
+
   trained = []
   for name, train in plan:
     stored = results_store.run_dir_of(out, name) / results_store.RUN_INFO_FILENAME
-    if skip_existing and stored.exists():
+    if done(stored):
       print_fn(f'{name}: stored already, skipped')
       continue
     with workdir_lib.claim(pathlib.Path(runs) / name) as held:
       if not held:
         print_fn(f'{name}: being trained by another process, skipped')
         continue
-      if skip_existing and stored.exists():  # finished by another process meanwhile
+      if done(stored):   # finished by another process while this one reached it
+        print_fn(f'{name}: stored meanwhile by another process, skipped')
         continue
       train()
     trained.append(name)

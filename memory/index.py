@@ -19,7 +19,8 @@ Rows that moved to another bucket leave stale entries behind; they are real rows
 on their current contents, so they cost time, never correctness.
 
 The default sizes (``lsh_sizes``) take ``bits ≈ ⅔ log2 N`` and ``bucket_size ≈ 2 N /
-2**bits``, so a query costs O(N^⅓) and the tables hold 2N ids each; the probes of the
+2**bits`` (at least 32), so a query costs O(N^⅓) and each table holds 2N ids (more below
+about 4K rows, where the 32-entry floor applies); the probes of the
 neighbouring buckets buy back the recall that the finer hashing loses. Recall against
 the exact top-K depends on the data; ``recall`` measures it.
 
@@ -72,6 +73,11 @@ class LSHState(NamedTuple):
 DEFAULT_PROBES = 3
 
 
+def default_probes(bits: int) -> int:
+  """``DEFAULT_PROBES``, or ``bits + 1`` (every bucket one flip away) where that is fewer."""
+  return min(DEFAULT_PROBES, bits + 1)
+
+
 def lsh_sizes(num_rows: int) -> tuple[int, int]:
   """Default ``(bits, bucket_size)`` for N rows: about N^⅔ buckets of 2 N^⅓ entries."""
   bits = max(1, math.ceil(2 * math.log2(max(num_rows, 2)) / 3))
@@ -81,12 +87,12 @@ def lsh_sizes(num_rows: int) -> tuple[int, int]:
 def lsh(*, num_rows: int, word_size: int, num_tables: int = 8, bits: int | None = None,
         bucket_size: int | None = None, probes: int | None = None, seed: int = 0) -> Index:
   """SimHash tables over ``[num_rows, word_size]`` memories (see the module docstring);
-  ``probes`` defaults to ``DEFAULT_PROBES``, or ``bits + 1`` where that is fewer."""
+  ``probes`` defaults to ``default_probes(bits)``."""
   default_bits, default_size = lsh_sizes(num_rows)
   bits = default_bits if bits is None else bits
   bucket_size = default_size if bucket_size is None else bucket_size
   if probes is None and isinstance(bits, int):
-    probes = min(DEFAULT_PROBES, bits + 1)
+    probes = default_probes(bits)
   for name, value in (('num_tables', num_tables), ('bits', bits),
                       ('bucket_size', bucket_size), ('probes', probes)):
     if not isinstance(value, int) or value < 1:

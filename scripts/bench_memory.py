@@ -185,10 +185,11 @@ def _ratios(by_size: dict) -> dict:
 def _lsh_setup(sizes) -> dict:
   """The LSH index's defaults (memory/index.py) at each size: what sam_lsh measured."""
   defaults = inspect.signature(index_lib.lsh).parameters
-  out = {'num_tables': defaults['num_tables'].default, 'probes': index_lib.DEFAULT_PROBES}
+  out = {'num_tables': defaults['num_tables'].default}
   for size in sizes:
     bits, bucket_size = index_lib.lsh_sizes(size)
-    out[str(size)] = {'bits': bits, 'bucket_size': bucket_size}
+    out[str(size)] = {'bits': bits, 'bucket_size': bucket_size,
+                      'probes': index_lib.default_probes(bits)}
   return out
 
 

@@ -17,9 +17,7 @@ from experiments import launch  # pylint: disable=g-bad-import-order
 if __name__ == '__main__':
   launch.preload_tcmalloc()  # before JAX starts; see experiments/launch.py
 
-import time  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-from absl import app
+from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 import jax
 import jax.numpy as jnp
@@ -38,17 +36,6 @@ _SKIP_CHUNK = flags.DEFINE_integer('skip_chunk', 16, 'Steps per skippable chunk.
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Repeats of every figure (>= 3 to report).')
 _MIN_SECONDS = flags.DEFINE_float('min_seconds', 1.0, 'Timed seconds per figure and repeat.')
 _OUT = flags.DEFINE_string('out', 'results/bench/padded_unroll.json', 'Where the JSON goes.')
-
-
-def _seconds_per_call(fn, *args, min_seconds):
-  jax.block_until_ready(fn(*args))
-  calls, start = 0, time.perf_counter()
-  while True:
-    jax.block_until_ready(fn(*args))
-    calls += 1
-    elapsed = time.perf_counter() - start
-    if elapsed >= min_seconds:
-      return elapsed / calls
 
 
 def main(argv):
@@ -73,8 +60,8 @@ def main(argv):
     times = {name: [] for name in updates}
     for _ in range(_REPEATS.value):
       for name, update in updates.items():   # in turn: load hits both alike
-        times[name].append(_seconds_per_call(update, params, batch,
-                                             min_seconds=_MIN_SECONDS.value))
+        times[name].append(bench_stats.seconds_per_call(update, params, batch,
+                                                        min_seconds=_MIN_SECONDS.value))
     report['by_level'][str(level)] = {
         'longest_length': int(jnp.max(lengths)),
         **{f'{name}_s': bench_stats.spread(values) for name, values in times.items()},

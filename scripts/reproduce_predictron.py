@@ -21,8 +21,10 @@ The defaults are a reduced scale that a 2-core CPU can run (8×8 mazes, batches 
 
 Each run is claimed while it trains (experiments/sweep.py), so the same command can be
 started once per core (e.g. under ``taskset -c <core>``) to spread a sweep: each process
-skips the runs another holds. On a 2-core CPU two single-core processes train about twice
-as many examples per second as one process on both cores.
+skips the runs another holds (add --skip_existing so that a rerun skips stored runs too).
+Small batches leave a second core little to do within one process, so one process per
+core is the faster way through a sweep; `taskset -c 0 python scripts/bench_predictron.py`
+against the same without taskset shows a machine's own figures.
 """
 
 from experiments import launch  # pylint: disable=g-bad-import-order
@@ -108,6 +110,11 @@ def main(argv):
   unknown = sorted(set(_DOMAINS.value) - {'maze', 'pool'})
   if unknown:
     sys.exit(f'--domains: unknown {unknown}; expected maze and/or pool')
+  known = set(predictron_results.ABLATIONS) | set(predictron_results.AT_EVERY_DEPTH)
+  unknown = sorted(set(_MODELS.value) - known)
+  if unknown:
+    sys.exit(f'--models: unknown {unknown} (one model per flag: --models=rgl '
+             f'--models=feedforward); expected some of {sorted(known)}')
   if not _REGENERATE_ONLY.value:
     planned = [run for run in predictron_results.plan(
         _DOMAINS.value, [int(d) for d in _DEPTHS.value], [int(s) for s in _SEEDS.value],

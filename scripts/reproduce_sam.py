@@ -9,17 +9,19 @@ and summary.json are regenerated from every committed run (experiments/sam_resul
   python scripts/reproduce_sam.py --models=sam,sdnc,ntm,dnc --tasks=copy --seeds=0,1,2
   python scripts/reproduce_sam.py --tasks=oneshot --examples=400000
   python scripts/reproduce_sam.py --models=sam --tasks=copy_curriculum  # then 10x longer
+  python scripts/reproduce_sam.py --models=ntm --seeds=1,2 --skip_existing   # stored: skipped
+  python scripts/reproduce_sam.py --regenerate_only      # the tables from committed data
 
 A ``<task>_curriculum`` task (copy, recall) trains under the exponential curriculum with a
 larger memory (--curriculum_rows, levels up to --curriculum_max_level) and then tests the
 final checkpoint on episodes exactly as long as its final level h and --longer_factor × h
-(experiments/sam_generalisation.py), stored beside the run as generalisation.json.
-  python scripts/reproduce_sam.py --models=ntm --seeds=1,2 --skip_existing   # stored: skipped
-  python scripts/reproduce_sam.py --regenerate_only      # the tables from committed data
+(experiments/sam_generalisation.py), stored beside the run as generalisation.json. The
+memory must keep a word per step presenting the longest test (copy at the defaults: 1,280
+of 2,048 rows; recall's items take 4 steps each: --curriculum_rows=8192).
 
 Each run is claimed while it trains (experiments/sweep.py), so the same command can be
-started once per core (e.g. under ``taskset -c <core>``): each process skips the runs
-another one holds.
+started once per core (e.g. under ``taskset -c <core>``, with --skip_existing so that a
+rerun skips stored runs too): each process skips the runs another one holds.
 """
 
 from experiments import launch  # pylint: disable=g-bad-import-order
@@ -35,6 +37,7 @@ from absl import app
 from absl import flags
 
 from configs import memory_tasks
+from configs import variants
 from experiments import experiment
 from experiments import interrupts
 from experiments import sam_generalisation
@@ -48,7 +51,8 @@ _TASKS = flags.DEFINE_list('tasks', ['copy', 'recall', 'sort'],
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of each model and task.')
 _EXAMPLES = flags.DEFINE_integer('examples', 320_000, 'Training sequences per run.')
 _CURRICULUM_ROWS = flags.DEFINE_integer('curriculum_rows', 2048, 'Memory rows of the '
-                                       '*_curriculum runs (room for the longer test).')
+                                       '*_curriculum runs: at least a word per step that '
+                                       'presents the longer test (copy: its vectors).')
 _CURRICULUM_MAX_LEVEL = flags.DEFINE_integer('curriculum_max_level', 128, "The curriculum's "
                                              'cap (it fixes the padded length of every batch).')
 _LONGER_FACTOR = flags.DEFINE_integer('longer_factor', 10, 'A *_curriculum run is tested on '
@@ -66,11 +70,21 @@ _REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: r
 
 def _config(model: str, task: str, seed: int):
   base, curriculum, _ = task.partition('_curriculum')
-  config = memory_tasks.get_config(','.join(filter(None, [
-      f'{model}_{base}', 'curriculum' if curriculum else '', _VARIANTS.value])))
+  config = memory_tasks.get_config(f'{model}_{base}' + (',curriculum' if curriculum else ''))
   if curriculum:
     config.model.memory.num_rows = _CURRICULUM_ROWS.value
     config.data.kwargs.max_level = _CURRICULUM_MAX_LEVEL.value
+  # After the curriculum's sizes, so that e.g. --variants=smoke shrinks those too.
+  config = variants.apply(config, _VARIANTS.value, memory_tasks.VARIANTS, default='',
+                          source='--variants')
+  if curriculum:
+    longest = _LONGER_FACTOR.value * config.data.kwargs.max_level
+    needed = sam_generalisation.rows_needed(config.data.name, config.data.kwargs, longest)
+    if config.model.memory.num_rows < needed:
+      raise ValueError(
+          f'{task}: {config.model.memory.num_rows} memory rows (--curriculum_rows) are too '
+          f'few for the longer test: --longer_factor x the cap = {longest} presents '
+          f'{needed} words (experiments/sam_generalisation.rows_needed)')
   config.seed = seed
   config.total_examples = _EXAMPLES.value
   experiment.validate(config)
@@ -104,10 +118,12 @@ def main(argv):
   unknown = sorted(set(_TASKS.value) - set(sam_results.TASK_METRICS))
   if unknown:
     sys.exit(f'--tasks: unknown {unknown}; expected some of {sorted(sam_results.TASK_METRICS)}')
-  longest = _LONGER_FACTOR.value * _CURRICULUM_MAX_LEVEL.value
-  if any(t.endswith('_curriculum') for t in _TASKS.value) and _CURRICULUM_ROWS.value < longest:
-    sys.exit(f'--curriculum_rows ({_CURRICULUM_ROWS.value}) must hold the longest test: '
-             f'--longer_factor x --curriculum_max_level = {longest} rows')
+  for task in _TASKS.value:   # bad sizes stop the sweep before any run trains
+    for model in _MODELS.value:
+      try:
+        _config(model, task, 0)
+      except ValueError as e:
+        sys.exit(str(e))
   if not _REGENERATE_ONLY.value:
     sweep.run_plan(
         [(sam_results.run_name(model, task, seed), functools.partial(_train, model, task, seed,

@@ -24,7 +24,6 @@ def test_lsh_recall_of_noisy_copies_finds_the_source_rows():
   assert 0.0 < recall['recall_at_k'] <= 1.0
   by_probes = recall['by_probes']
   assert sorted(by_probes, key=int) == ['1', '2', '3', '4']
-  assert by_probes['3']['recall_at_1'] == recall['recall_at_1']
   # More buckets, more candidates, and (the same tables) never fewer of the exact rows.
   candidates = [by_probes[p]['candidates'] for p in '1234']
   assert candidates == sorted(candidates) and candidates[0] < candidates[-1]

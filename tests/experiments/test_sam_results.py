@@ -90,24 +90,28 @@ def test_a_curriculum_runs_longer_test_is_stored_and_tabled(tmp_path):
 def test_script_tests_a_curriculum_run_on_longer_episodes(tmp_path):
   proc = subprocess.run(
       [sys.executable, 'scripts/reproduce_sam.py', '--models=sam', '--tasks=copy_curriculum',
-       '--seeds=0', '--examples=64', '--variants=smoke', '--curriculum_rows=16',
-       '--curriculum_max_level=4', '--longer_factor=3', f'--runs={tmp_path}/runs',
-       f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
+       '--seeds=0', '--examples=64', '--variants=smoke', '--longer_factor=2',
+       f'--runs={tmp_path}/runs', f'--out={tmp_path}/out'],
+      capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   run = sam_results.load_run(tmp_path / 'out' / 'runs' / 'sam-copy_curriculum-seed0')
   g = run.generalisation
-  assert g['num_rows'] == 16 and g['max_level'] == 4 and 1 <= g['level'] <= 4
-  assert g['longer']['length'] == 3 * g['level'] and g['at_level']['length'] == g['level']
+  # smoke shrank the curriculum's memory and cap too: 8 rows, levels up to 4.
+  assert g['num_rows'] == 8 and g['max_level'] == 4 and 1 <= g['level'] <= 4
+  assert g['longer']['length'] == 2 * g['level'] and g['at_level']['length'] == g['level']
   assert g['longer']['bit_errors_per_sequence'] >= 0
 
 
 def test_script_refuses_a_memory_too_small_for_the_longer_test(tmp_path):
   proc = subprocess.run(
-      [sys.executable, 'scripts/reproduce_sam.py', '--tasks=copy_curriculum',
-       '--curriculum_rows=100', '--curriculum_max_level=64', f'--runs={tmp_path}/runs',
+      [sys.executable, 'scripts/reproduce_sam.py', '--tasks=recall_curriculum',
+       '--curriculum_rows=1000', '--curriculum_max_level=32', f'--runs={tmp_path}/runs',
        f'--out={tmp_path}/out'], capture_output=True, text=True, timeout=600)
   assert proc.returncode != 0
-  assert '--curriculum_rows (100) must hold the longest test' in proc.stderr
+  # 10 x 32 items of 3 vectors and a delimiter: 1,280 words.
+  assert ('recall_curriculum: 1000 memory rows (--curriculum_rows) are too few for the '
+          'longer test: --longer_factor x the cap = 320 presents 1280 words') in proc.stderr
+  assert not (tmp_path / 'runs').exists()
 
 
 def _setting(model, task, to_targets, finals=None):
@@ -123,12 +127,14 @@ def test_the_claim_is_called_on_medians_of_enough_seeds_only():
       _setting('dnc', 'copy', [50]),
       _setting('sam', 'recall', [None, None, 500]), _setting('ntm', 'recall', [400, 600, 800]),
       _setting('sam', 'oneshot', [None] * 3, finals=[0.1, 0.2, 0.15]),
-      _setting('dnc', 'oneshot', [None] * 3, finals=[0.4, 0.1, 0.5])])
+      _setting('dnc', 'oneshot', [None] * 3, finals=[0.4, 0.1, 0.5]),
+      _setting('sam', 'sort', [None, None, 1]), _setting('ntm', 'sort', [None, 5, None])])
   assert [(c.task, c.holds) for c in found] == [
       ('copy', True),      # 120 against 200
       ('copy', None),      # the DNC ran one seed
       ('oneshot', True),   # error 0.15 against 0.4
-      ('recall', False)]   # SAM's median never reached; the NTM's 600
+      ('recall', False),   # SAM's median never reached; the NTM's 600
+      ('sort', None)]      # neither median reached: nothing to compare
   assert 'seeds: sam 3, dnc 1' in found[1].evidence
 
 

@@ -1,5 +1,8 @@
 """experiments.sweep.run_plan: stored runs skipped, claimed runs left to their holder."""
 
+import contextlib
+import pathlib
+
 from experiments import results_store
 from experiments import sweep
 from experiments import workdir
@@ -50,6 +53,23 @@ def test_a_run_another_process_stored_meanwhile_is_not_trained_again(tmp_path):
     _store(out, 'b')
 
   plan = [('a', first), ('b', lambda: trained.append('b'))]
-  sweep.run_plan(plan, out=out, runs=tmp_path / 'runs', skip_existing=True,
+  sweep.run_plan(plan, out=out, runs=tmp_path / 'runs', skip_existing=False,
                  print_fn=lambda line: None)
-  assert trained == ['a']
+  assert trained == ['a']   # even without skip_existing: stored since the sweep began
+
+
+def test_a_run_stored_while_waiting_for_the_claim_is_not_trained(tmp_path, monkeypatch):
+  out, trained, lines = tmp_path / 'out', [], []
+  real_claim = workdir.claim
+
+  @contextlib.contextmanager
+  def claim_after_a_sibling_stored_it(path):
+    _store(out, pathlib.Path(path).name)   # the sibling finishes just before the claim
+    with real_claim(path) as held:
+      yield held
+
+  monkeypatch.setattr(workdir, 'claim', claim_after_a_sibling_stored_it)
+  sweep.run_plan([('a', lambda: trained.append('a'))], out=out, runs=tmp_path / 'runs',
+                 skip_existing=True, print_fn=lines.append)
+  assert not trained
+  assert lines == ['a: stored meanwhile by another process, skipped']

@@ -123,3 +123,16 @@ def test_exact_index_with_kept_norms_equals_the_stateless_one():
     keys = jax.random.normal(jax.random.PRNGKey(20 + step), (3, 8))
     np.testing.assert_array_equal(cached.query(norms, memory, keys, 4),
                                   stateless.query((), memory, keys, 4))
+
+
+def test_lsh_probes_default_to_three_or_every_bucket_one_flip_away():
+  assert [index_lib.default_probes(bits) for bits in (1, 2, 3, 11)] == [2, 3, 3, 3]
+  memory = jax.random.normal(jax.random.PRNGKey(0), (256, 8))
+  keys = memory[:16] + 0.5 * jax.random.normal(jax.random.PRNGKey(1), (16, 8))
+  found = {}
+  for probes in (None, 1, 3):
+    index = index_lib.lsh(num_rows=256, word_size=8, probes=probes)
+    found[probes] = np.asarray(jax.jit(index.query, static_argnums=3)(
+        _filled(index, memory), memory, keys, 4))
+  np.testing.assert_array_equal(found[None], found[3])
+  assert not np.array_equal(found[1], found[3])   # the probes do change what is found
