@@ -4,10 +4,15 @@
 predictron's, ``planning/predictron.py``), after the same two-layer state
 representation, then a 2-layer MLP of 32 units to the predictions:
 
-  feedforward   a different layer at each depth
+  feedforward   a different layer at each depth: x ← relu(norm(conv(x)))
   recurrent     one layer applied ``depth`` times (the shared predictron core's weights
                 count)
-  skip          either, with each layer added to its input (a residual connection)
+  skip          either as residual blocks: x ← x + conv(relu(norm(x))) (pre-activation,
+                so a block can lower x as well as raise it), and relu(norm(x)) after the
+                last one before the head. Adding the plain layer's output instead (all
+                ≥ 0 after its ReLU) only ever grows x, by about one per layer: such nets
+                learnt the mazes worse than the plain ones at every depth (their runs
+                are in results/predictron/runs/ at commit 984da1c).
 
 Trained on ``½ ‖y_pred − y‖²`` (summed over predictions, mean over the batch).
 """
@@ -34,11 +39,16 @@ class ConvNet(nn.Module):
     shared = predictron.conv('layer')
     shared_norm = nn.LayerNorm(name='layer_norm')
     for k in range(self.depth):
-      if self.recurrent:
-        y = nn.relu(shared_norm(shared(x)))
+      if self.skip:
+        conv = shared if self.recurrent else predictron.conv(f'layer_{k}')
+        norm = shared_norm if self.recurrent else nn.LayerNorm(name=f'layer_{k}_norm')
+        x = x + conv(nn.relu(norm(x)))
+      elif self.recurrent:
+        x = nn.relu(shared_norm(shared(x)))
       else:
-        y = predictron.conv_layer(x, f'layer_{k}')
-      x = x + y if self.skip else y
+        x = predictron.conv_layer(x, f'layer_{k}')
+    if self.skip:
+      x = nn.relu(nn.LayerNorm(name='final_norm')(x))
     return predictron.Head(self.outputs, name='output')(x)
 
 
