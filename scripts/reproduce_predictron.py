@@ -12,10 +12,11 @@ of each shared (r, γ, λ)-predictron and learning-curve PNGs; README.md and sum
 are regenerated from every committed run.
 
 The defaults are a reduced scale that a 2-core CPU can run (8×8 mazes, batches of 32,
-2,000 updates per run); the paper's is ``--size=20 --batch_size=100`` and far more updates.
+2,000 updates per run; pool renders of 14 pixels); the paper's is ``--size=20 --pool_size=28
+--batch_size=100`` and far more updates.
 
   python scripts/reproduce_predictron.py                        # mazes, 3 seeds
-  python scripts/reproduce_predictron.py --domains=pool --size=14
+  python scripts/reproduce_predictron.py --domains=pool          # 14-pixel renders
   python scripts/reproduce_predictron.py --seeds=1 --skip_existing   # leave stored runs be
   python scripts/reproduce_predictron.py --regenerate_only      # the tables from committed data
 
@@ -53,8 +54,9 @@ _CONSISTENCY = flags.DEFINE_list('consistency', ['0', '1', '9'],
                                  'Consistency updates per labelled update to compare.')
 _EXAMPLES = flags.DEFINE_integer('examples', 64_000, 'Labelled examples per run.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Examples per batch.')
-_SIZE = flags.DEFINE_integer('size', 8, "The input's side: the maze's cells, or the pool "
-                             "render's pixels (the paper: 20 and 28).")
+_SIZE = flags.DEFINE_integer('size', 8, "The mazes' side in cells (the paper: 20).")
+_POOL_SIZE = flags.DEFINE_integer('pool_size', 14, "The pool renders' side in pixels (the "
+                                  'paper: 28; at 14 a ball is about 2.5 pixels across).')
 _MODELS = flags.DEFINE_multi_string('models', [], 'Only these models of the plan, one per '
                                      'flag (--models=rgl,no_usage --models=feedforward); '
                                      'none: all.')
@@ -69,9 +71,13 @@ _REGENERATE_ONLY = flags.DEFINE_bool('regenerate_only', False, 'Train nothing: r
                                      'tables from the committed runs.')
 
 
+def _size(domain: str) -> int:
+  return _POOL_SIZE.value if domain == 'pool' else _SIZE.value
+
+
 def _config(run: predictron_results.Planned):
   parts = [run.domain, run.model, f'depth={run.depth}', f'batch={_BATCH_SIZE.value}',
-           f'size={_SIZE.value}']
+           f'size={_size(run.domain)}']
   if run.consistency:
     parts.append(f'consistency={run.consistency}')
   config = predictron_config.get_config(','.join(parts))
@@ -97,7 +103,8 @@ def _train(run: predictron_results.Planned, out: pathlib.Path) -> None:
     adaptive = predictron_adaptive.evaluate(workdir, num_batches=_ADAPTIVE_BATCHES.value)
   info = predictron_results.RunInfo(
       domain=run.domain, model=run.model, depth=run.depth, consistency=run.consistency,
-      seed=run.seed, examples=_EXAMPLES.value, batch_size=_BATCH_SIZE.value, size=_SIZE.value,
+      seed=run.seed, examples=_EXAMPLES.value, batch_size=_BATCH_SIZE.value,
+      size=_size(run.domain),
       metric=predictron_results.metric_of(run.model))
   run_dir = predictron_results.store_run(workdir / 'metrics.jsonl', out, info, adaptive)
   for path in predictron_results.plot_run(run_dir):
