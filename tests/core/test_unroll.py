@@ -100,8 +100,10 @@ def test_bad_shapes_and_chunk_size_raise_clear_errors():
     unroll_lib.unroll(cell, zeros, _inputs(), jnp.zeros((T, B), bool), chunk_size=4)
 
 
-@pytest.mark.parametrize('active, skip_chunk',
-                         [(50, 16), (64, 16), (20, 16), (1, 7), (49, 1), (10, 64)])
+@pytest.mark.parametrize('active, skip_chunk', [
+    (50, 16), (20, 16), (10, 64),
+    pytest.param(64, 16, marks=pytest.mark.slow), pytest.param(1, 7, marks=pytest.mark.slow),
+    pytest.param(49, 1, marks=pytest.mark.slow)])
 def test_active_steps_equal_the_full_unroll_where_they_run(active, skip_chunk):
   make_cell, params, zeros = _lstm()
   num_steps = 50   # 50 = 2 + 3 x 16: a head of 2 steps, then 3 skippable chunks

@@ -62,7 +62,7 @@ def test_lsh_rejects_bad_sizes(field):
     index_lib.lsh(num_rows=16, word_size=4, **{field: 0})
 
 
-@pytest.mark.parametrize('probes', [1, 2, 3])
+@pytest.mark.parametrize('probes', [pytest.param(1, marks=pytest.mark.slow), 2, 3])
 def test_lsh_query_is_the_top_k_distinct_rows_of_its_probed_buckets(probes):
   num_rows, num_tables, bits = 64, 4, 3
   memory = jax.random.normal(jax.random.PRNGKey(0), (num_rows, 8))
