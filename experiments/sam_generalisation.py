@@ -9,16 +9,25 @@ rows for the longer episodes (a copy of L vectors writes L words).
 
 import os
 import pathlib
+from typing import Any, Callable, NamedTuple
 
 from core import metrics as metrics_lib
 from experiments import evaluation
 from experiments import supervised
 
-# The curriculum task -> (the plain task, the kwargs that fix its episodes' length).
+class _LongerTest(NamedTuple):
+  task: str                          # the plain task
+  fixed: Callable[[int], dict]       # length -> the kwargs that fix every episode's length
+  words: Callable[[int, Any], int]   # (length, curriculum kwargs) -> words it presents
+
+
+# The curriculum task -> its longer test.
 _FIXED_LENGTH = {
-    'copy_curriculum': ('copy', lambda n: {'min_length': n, 'max_length': n}),
-    'associative_recall_curriculum': ('associative_recall',
-                                      lambda n: {'min_items': n, 'max_items': n}),
+    'copy_curriculum': _LongerTest(
+        'copy', lambda n: {'min_length': n, 'max_length': n}, lambda n, kwargs: n),
+    'associative_recall_curriculum': _LongerTest(
+        'associative_recall', lambda n: {'min_items': n, 'max_items': n},
+        lambda n, kwargs: n * (kwargs['item_length'] + 1)),
 }
 # The curriculum's kwargs the plain task shares.
 _SHARED = ('batch_size', 'bits', 'item_length')
@@ -28,12 +37,10 @@ def rows_needed(data_name: str, kwargs, length: int) -> int:
   """The words a ``data_name`` curriculum episode of ``length`` presents (a copy's vectors;
   a recall's items times their vectors and delimiter): a memory with fewer rows cannot
   keep a word per presented step, so the longer test would test the memory's size."""
-  if data_name == 'copy_curriculum':
-    return length
-  if data_name == 'associative_recall_curriculum':
-    return length * (kwargs['item_length'] + 1)
-  raise ValueError(f'data {data_name!r} has no longer-sequence test; expected one of '
-                   f'{sorted(_FIXED_LENGTH)}')
+  if not supported(data_name):
+    raise ValueError(f'data {data_name!r} has no longer-sequence test; expected one of '
+                     f'{sorted(_FIXED_LENGTH)}')
+  return _FIXED_LENGTH[data_name].words(length, kwargs)
 
 
 def supported(data_name: str) -> bool:
@@ -59,7 +66,7 @@ def evaluate_longer(workdir: str | os.PathLike, *, factor: int = 10,
                      f'expected one of {sorted(_FIXED_LENGTH)}')
   if not isinstance(factor, int) or factor < 1:
     raise ValueError(f'factor must be a positive integer, got {factor!r}')
-  task, fixed = _FIXED_LENGTH[config.data.name]
+  task, fixed, _ = _FIXED_LENGTH[config.data.name]
   shared = {k: v for k, v in config.data.kwargs.to_dict().items() if k in _SHARED}
   level = final_level(workdir)
   out = {'level': level, 'max_level': int(config.data.kwargs.max_level), 'factor': factor,
