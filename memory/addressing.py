@@ -142,8 +142,38 @@ def erase_and_write(memory: jax.Array, weights: jax.Array, erase: jax.Array,
     erase: ``[H, W]`` erase vectors in [0, 1].
     add: ``[H, W]`` add vectors.
   """
+  if weights.shape[0] == 1:
+    return _erase_and_write_one_head(memory, weights, erase, add)
   keep = jnp.prod(1.0 - weights[:, :, None] * erase[:, None, :], axis=0)   # [N, W]
   return memory * keep + weights.T @ add
+
+
+@jax.custom_vjp
+def _erase_and_write_one_head(memory, weights, erase, add):
+  """``erase_and_write`` with one write head (the NTM's and DNC's), whose gradient is
+  written out below as matrix-vector products. Autodiff's form reduces N×W products over
+  the rows, and on a CPU those reductions took a third of an NTM step."""
+  w, e, a = weights[0], erase[0], add[0]
+  return memory * (1.0 - w[:, None] * e[None, :]) + w[:, None] * a[None, :]
+
+
+def _erase_and_write_one_head_forward(memory, weights, erase, add):
+  return (_erase_and_write_one_head(memory, weights, erase, add),
+          (memory, weights, erase, add))
+
+
+def _erase_and_write_one_head_backward(residuals, cotangent):
+  memory, weights, erase, add = residuals
+  w, e, a = weights[0], erase[0], add[0]
+  cotangent_memory = cotangent * memory
+  return (cotangent * (1.0 - w[:, None] * e[None, :]),
+          (cotangent @ a - cotangent_memory @ e)[None],
+          -(w @ cotangent_memory)[None],
+          (w @ cotangent)[None])
+
+
+_erase_and_write_one_head.defvjp(_erase_and_write_one_head_forward,
+                                 _erase_and_write_one_head_backward)
 
 
 def sparse_add(memory: jax.Array, indices: jax.Array, weights: jax.Array,

@@ -85,6 +85,37 @@ def test_merge_top_k_sums_repeats_and_pads():
   np.testing.assert_allclose(vals, [0.6, 0.3, 0.2, 0.0, 0.0], atol=1e-7)
 
 
+@pytest.mark.parametrize('k', [3, 90])
+def test_merge_top_k_through_a_dense_array_equals_the_sort(k):
+  # 80 candidates (more than _SMALL: the sort path) on 100 rows: repeats, zero values,
+  # fewer distinct rows than k=90. The dense path (num_rows <= 2 × candidates) against
+  # the sort, values and gradients.
+  rows_key, vals_key, cotangent_key = jax.random.split(jax.random.PRNGKey(5), 3)
+  assert sparse_links._SMALL < 80 <= 100 <= sparse_links.DENSE_MERGE_RATIO * 80
+  rows = jax.random.randint(rows_key, (4, 80), 0, 100)
+  vals = jax.random.uniform(vals_key, (4, 80)) * (jax.random.uniform(cotangent_key, (4, 80))
+                                                   > 0.2)
+  cotangent = jax.random.normal(cotangent_key, (4, k))
+
+  def merged(vals, num_rows):
+    return sparse_links.merge_top_k(rows, vals, k, num_rows=num_rows)
+
+  sort_rows, sort_vals = merged(vals, None)
+  dense_rows, dense_vals = merged(vals, 100)
+  np.testing.assert_array_equal(dense_rows, sort_rows)
+  np.testing.assert_allclose(dense_vals, sort_vals, atol=1e-6)
+  grads = [jax.grad(lambda v, n=n: jnp.sum(merged(v, n)[1] * cotangent))(vals)
+           for n in (None, 100)]
+  np.testing.assert_allclose(grads[1], grads[0], atol=1e-6)
+
+
+def test_lookup_finds_summed_rows_and_zero_elsewhere():
+  distinct, sums = sparse_links.unique_sum(jnp.array([5, 2, 5, 9]),
+                                           jnp.array([0.1, 0.2, 0.3, 0.4]))
+  got = sparse_links.lookup(distinct, sums, jnp.array([[9, 5], [2, 0]]))
+  np.testing.assert_allclose(got, [[0.4, 0.4], [0.2, 0.0]], atol=1e-7)
+
+
 def test_reads_follow_the_order_of_writes():
   # Written in the order 2, 5, 1 with weight ~1 each: reading row 5 forward finds 1,
   # backward finds 2.
