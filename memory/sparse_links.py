@@ -135,9 +135,11 @@ def merge_top_k(rows: jax.Array, vals: jax.Array, k: int,
       row 0 with value 0).
     num_rows: the rows lie in ``[0, num_rows)``. Where that is at most
       ``DENSE_MERGE_RATIO × M`` (a small memory), the sums go through a dense array of
-      the rows instead of a sort: the same result, and a sort of a few dozen candidates
-      per head took a fifth of an SDNC step on a CPU at N = 128. Larger memories keep
-      the sort, whose cost does not grow with N.
+      the rows instead of a sort: the same rows and sums as the sort (equal sums go to
+      the lower row; the few-candidate path orders them by first occurrence instead),
+      and a sort of a few dozen candidates per head took a fifth of an SDNC step on a
+      CPU at N = 128. That array is at most ``DENSE_MERGE_RATIO × M`` long, so the cost
+      still does not grow with N; larger memories keep the sort.
 
   Returns:
     ``(rows [..., k], vals [..., k])``, largest first.
