@@ -152,7 +152,7 @@ def erase_and_write(memory: jax.Array, weights: jax.Array, erase: jax.Array,
 def _erase_and_write_one_head(memory, weights, erase, add):
   """``erase_and_write`` with one write head (the NTM's and DNC's), whose gradient is
   written out below as matrix-vector products. Autodiff's form reduces N×W products over
-  the rows, and on a CPU those reductions took a third of an NTM step."""
+  the rows, and on a CPU those reductions were a large share of an NTM step's time."""
   w, e, a = weights[0], erase[0], add[0]
   return memory * (1.0 - w[:, None] * e[None, :]) + w[:, None] * a[None, :]
 
