@@ -138,8 +138,9 @@ def merge_top_k(rows: jax.Array, vals: jax.Array, k: int,
       the rows instead of a sort: the same rows and sums as the sort (equal sums go to
       the lower row; the few-candidate path orders them by first occurrence instead),
       and sorting a few dozen candidates per head was the largest cost of an SDNC step
-      on a CPU at N = 128 (a profile of its compiled step). That array is at most ``DENSE_MERGE_RATIO × M`` long, so the cost
-      still does not grow with N; larger memories keep the sort.
+      on a CPU at N = 128 (a profile of its compiled step). That array is at most
+      ``DENSE_MERGE_RATIO × M`` long, so the cost still does not grow with N; larger
+      memories keep the sort.
 
   Returns:
     ``(rows [..., k], vals [..., k])``, largest first.
