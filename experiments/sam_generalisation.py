@@ -22,7 +22,7 @@ class _LongerTest(NamedTuple):
 
 
 # The curriculum task -> its longer test.
-_FIXED_LENGTH = {
+_LONGER_TESTS = {
     'copy_curriculum': _LongerTest(
         'copy', lambda n: {'min_length': n, 'max_length': n}, lambda n, kwargs: n),
     'associative_recall_curriculum': _LongerTest(
@@ -39,12 +39,12 @@ def rows_needed(data_name: str, kwargs, length: int) -> int:
   keep a word per presented step, so the longer test would test the memory's size."""
   if not supported(data_name):
     raise ValueError(f'data {data_name!r} has no longer-sequence test; expected one of '
-                     f'{sorted(_FIXED_LENGTH)}')
-  return _FIXED_LENGTH[data_name].words(length, kwargs)
+                     f'{sorted(_LONGER_TESTS)}')
+  return _LONGER_TESTS[data_name].words(length, kwargs)
 
 
 def supported(data_name: str) -> bool:
-  return data_name in _FIXED_LENGTH
+  return data_name in _LONGER_TESTS
 
 
 def final_level(workdir: str | os.PathLike) -> int:
@@ -63,10 +63,10 @@ def evaluate_longer(workdir: str | os.PathLike, *, factor: int = 10,
   config = evaluation.load_config(workdir)
   if not supported(config.data.name):
     raise ValueError(f'{workdir}: data {config.data.name!r} has no longer-sequence test; '
-                     f'expected one of {sorted(_FIXED_LENGTH)}')
+                     f'expected one of {sorted(_LONGER_TESTS)}')
   if not isinstance(factor, int) or factor < 1:
     raise ValueError(f'factor must be a positive integer, got {factor!r}')
-  task, fixed, _ = _FIXED_LENGTH[config.data.name]
+  task, fixed, _ = _LONGER_TESTS[config.data.name]
   shared = {k: v for k, v in config.data.kwargs.to_dict().items() if k in _SHARED}
   level = final_level(workdir)
   out = {'level': level, 'max_level': int(config.data.kwargs.max_level), 'factor': factor,

@@ -80,31 +80,30 @@ def lookup(distinct: jax.Array, sums: jax.Array, rows: jax.Array) -> jax.Array:
 _SMALL = 64  # up to this many candidates, merge by comparing every pair (no sort)
 
 
+def _keep_top_k(rows, sums, usable, k):
+  """The ``k`` largest ``sums`` among the ``usable`` candidates, as ``(rows, sums)``; slots
+  beyond the usable ones are empty (row 0, value 0). Equal sums go to the earlier one."""
+  if k > rows.shape[0]:  # pad with empty slots so top_k has k candidates
+    pad = (0, k - rows.shape[0])
+    rows, sums, usable = jnp.pad(rows, pad), jnp.pad(sums, pad), jnp.pad(usable, pad)
+  _, picked = jax.lax.top_k(jnp.where(usable, jax.lax.stop_gradient(sums), -1.0), k)
+  keep = usable[picked]
+  return jnp.where(keep, rows[picked], 0), jnp.where(keep, sums[picked], 0.0)
+
+
 def _merge_top_k_by_pairs(rows, vals, k):
   """``_merge_top_k`` for a few candidates: an M×M equality matrix, no sort (sorting
   many small arrays is slow on CPU)."""
   same = rows[:, None] == rows[None, :]
-  sums = same.astype(vals.dtype) @ vals
   first = ~jnp.any(same & jnp.tril(jnp.ones(same.shape, bool), -1), axis=1)
-  if k > rows.shape[0]:
-    pad = (0, k - rows.shape[0])
-    rows, sums, first = jnp.pad(rows, pad), jnp.pad(sums, pad), jnp.pad(first, pad)
-  _, picked = jax.lax.top_k(jnp.where(first, jax.lax.stop_gradient(sums), -1.0), k)
-  keep = first[picked]
-  return jnp.where(keep, rows[picked], 0), jnp.where(keep, sums[picked], 0.0)
+  return _keep_top_k(rows, same.astype(vals.dtype) @ vals, first, k)
 
 
 def _merge_top_k(rows, vals, k):
   if rows.shape[0] <= _SMALL:
     return _merge_top_k_by_pairs(rows, vals, k)
   distinct, sums = unique_sum(rows, vals)
-  used = distinct != _NO_ROW
-  if k > rows.shape[0]:  # pad with empty slots so top_k has k candidates
-    pad = (0, k - rows.shape[0])
-    distinct, sums, used = jnp.pad(distinct, pad), jnp.pad(sums, pad), jnp.pad(used, pad)
-  _, picked = jax.lax.top_k(jnp.where(used, jax.lax.stop_gradient(sums), -1.0), k)
-  keep = used[picked]
-  return jnp.where(keep, distinct[picked], 0), jnp.where(keep, sums[picked], 0.0)
+  return _keep_top_k(distinct, sums, distinct != _NO_ROW, k)
 
 
 def _merge_top_k_dense(rows, vals, k, num_rows):
@@ -113,12 +112,7 @@ def _merge_top_k_dense(rows, vals, k, num_rows):
   the lower row, rows absent from the candidates never picked."""
   sums = jnp.zeros((num_rows,), vals.dtype).at[rows].add(vals)
   present = jnp.zeros((num_rows,), bool).at[rows].set(True)
-  if k > num_rows:
-    pad = (0, k - num_rows)
-    sums, present = jnp.pad(sums, pad), jnp.pad(present, pad)
-  _, picked = jax.lax.top_k(jnp.where(present, jax.lax.stop_gradient(sums), -1.0), k)
-  keep = present[picked]
-  return (jnp.where(keep, picked, 0).astype(rows.dtype), jnp.where(keep, sums[picked], 0.0))
+  return _keep_top_k(jnp.arange(num_rows, dtype=rows.dtype), sums, present, k)
 
 
 DENSE_MERGE_RATIO = 2  # merge through a dense array when N <= this × the candidates
