@@ -128,14 +128,20 @@ def test_the_claim_is_called_on_medians_of_enough_seeds_only():
       _setting('sam', 'recall', [None, None, 500]), _setting('ntm', 'recall', [400, 600, 800]),
       _setting('sam', 'oneshot', [None] * 3, finals=[0.1, 0.2, 0.15]),
       _setting('dnc', 'oneshot', [None] * 3, finals=[0.4, 0.1, 0.5]),
-      _setting('sam', 'sort', [None, None, 1]), _setting('ntm', 'sort', [None, 5, None])])
+      _setting('sam', 'sort', [None, None, 1], finals=[9, 12, 1]),
+      _setting('ntm', 'sort', [None, 5, None], finals=[10, 3, 11]),
+      _setting('dnc', 'sort', [None, None, None], finals=[8, 8.5, 9.5])])
   assert [(c.task, c.holds) for c in found] == [
       ('copy', True),      # 120 against 200
       ('copy', None),      # the DNC ran one seed
       ('oneshot', True),   # error 0.15 against 0.4
       ('recall', False),   # SAM's median never reached; the NTM's 600
-      ('sort', None)]      # neither median reached: nothing to compare
+      ('sort', None),      # neither median reached: no threshold to compare ...
+      ('sort', True),      # ... so the final errors are: median 9 against 10
+      ('sort', None),
+      ('sort', False)]     # 9 against the DNC's 8.5
   assert 'seeds: sam 3, dnc 1' in found[1].evidence
+  assert 'sam 9.00, dnc 8.50 (median final)' in found[-1].evidence
 
 
 def test_no_comparison_is_said_so(tmp_path):
